@@ -1,0 +1,1 @@
+"""The ``feel`` command line: one module per subcommand."""
