@@ -21,7 +21,7 @@ SUBCOMMANDS = ("schedule", "simulate", "profile")
 class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line with exit code 2."""
 
-    def error(self, message: str) -> None:  # noqa: D102 - argparse API
+    def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"feel {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed early, e.g. piped into head
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"feel {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,103 @@
+"""Datasets of the experiments: sklearn digits (offline, bundled) and CIFAR-10 (Sec. VI-A)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from task.errors import ConfigError
+
+DATASET_NAMES = ("digits", "cifar10")
+
+# Seed of the digits train/test split: the same split in every process.
+DIGITS_SPLIT_SEED = 0
+DIGITS_TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split as read-only arrays.
+
+    ``x_*`` are float32 ``(N, C, H, W)`` images, ``y_*`` int64 labels in ``[0, num_classes)``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+
+def _frozen(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Make the cached arrays read-only: one process serves many simulated clients."""
+    for array in arrays:
+        array.setflags(write=False)
+    return list(arrays)
+
+
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / digits.images.max()).astype(np.float32)[:, None, :, :]
+    y = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=DIGITS_TEST_FRACTION, stratify=y, random_state=DIGITS_SPLIT_SEED
+    )
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 1, 8)
+
+
+def _cifar10(data_dir: str | None) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    if not data_dir:
+        raise ConfigError("data-dir", "required for dataset 'cifar10' (no downloads at run time)")
+    root = Path(data_dir).expanduser()
+    try:
+        train, test = (CIFAR10(str(root), train=split, download=False) for split in (True, False))
+    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted."
+        raise ConfigError("data-dir", f"CIFAR-10 not found in {root}") from exc
+
+    x_train, x_test = (
+        np.ascontiguousarray(split.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        for split in (train, test)
+    )
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_train.std(axis=(0, 2, 3), keepdims=True)
+    for x in (x_train, x_test):  # in place: the training set is 600 MB as float32
+        x -= mean
+        x /= std
+    y_train, y_test = (np.asarray(split.targets, dtype=np.int64) for split in (train, test))
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 3, 32)
+
+
+@functools.lru_cache(maxsize=2)
+def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
+    """Load a dataset once per process (a Ray actor serves many simulated clients).
+
+    Parameters
+    ----------
+    name
+        ``"digits"``: sklearn's bundled 8x8 digits scaled to [0, 1], a stratified 80/20 split
+        with seed :data:`DIGITS_SPLIT_SEED` (1437 train, 360 test). ``"cifar10"``: the
+        torchvision CIFAR-10 files in ``data_dir`` (never downloaded), per-channel
+        standardised with the training-set mean and standard deviation.
+    data_dir
+        Folder holding ``cifar-10-batches-py``; ignored for digits.
+
+    Raises
+    ------
+    ConfigError
+        Unknown ``name`` (field ``dataset``) or CIFAR-10 missing (field ``data-dir``).
+    """
+    if name == "digits":
+        return _digits()
+    if name == "cifar10":
+        return _cifar10(data_dir)
+    raise ConfigError.unknown_choice("dataset", name, DATASET_NAMES)

@@ -1,0 +1,80 @@
+"""One local gradient computation (Step 1 of Sec. II-A) and test-set evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from task.errors import ConfigError
+
+DEVICE_NAMES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map the ``device`` setting to a torch device; ``"auto"`` picks CUDA when available."""
+    if name not in DEVICE_NAMES:
+        raise ConfigError.unknown_choice("device", name, DEVICE_NAMES)
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("device", "'cuda' requested but torch sees no CUDA device")
+    return torch.device("cuda")
+
+
+def compute_gradient(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device
+) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
+    """Mean cross-entropy gradient of ``model`` on one batch, g_k of Sec. III-A.
+
+    One forward and backward pass in train mode, so batch-normalisation layers normalise
+    with the batch statistics and update their running statistics, as local training would.
+
+    Parameters
+    ----------
+    model
+        The current global model; moved to ``device``, its gradients overwritten.
+    x, y
+        The batch B_k: float32 ``(B, C, H, W)`` images and int64 labels.
+    device
+        Where to compute.
+
+    Returns
+    -------
+    grads
+        float32 gradient per ``named_parameters()`` name (zeros for unused parameters).
+    loss
+        The batch's mean loss before the update.
+    buffers
+        The updated ``named_buffers()`` (BN ``running_mean``, ``running_var``,
+        ``num_batches_tracked``), keyed like the ``state_dict``.
+    """
+    model.to(device).train()
+    model.zero_grad(set_to_none=True)
+    inputs = torch.tensor(x, device=device)
+    labels = torch.tensor(y, device=device)
+    loss = functional.cross_entropy(model(inputs), labels)
+    loss.backward()
+    grads = {
+        name: (torch.zeros_like(p) if p.grad is None else p.grad).detach().cpu().numpy()
+        for name, p in model.named_parameters()
+    }
+    buffers = {name: b.detach().cpu().numpy() for name, b in model.named_buffers()}
+    return grads, float(loss.item()), buffers
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int = 500
+) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` (eval mode) on ``(x, y)``."""
+    model.to(device).eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        inputs = torch.tensor(x[start : start + batch_size], device=device)
+        labels = torch.tensor(y[start : start + batch_size], device=device)
+        logits = model(inputs)
+        loss_sum += functional.cross_entropy(logits, labels, reduction="sum").item()
+        correct += int((logits.argmax(dim=1) == labels).sum().item())
+    return loss_sum / len(x), correct / len(x)
