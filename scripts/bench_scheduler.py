@@ -13,6 +13,7 @@ import argparse
 import platform
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 
@@ -37,14 +38,18 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(k) for k in args.sizes.split(",")]
     policy = get_policy("optimal")
-    print(f"# scheduler benchmark on {platform.processor() or platform.machine()}, median of {args.repeats}")
-    print("| scenario | K | relaxed (s) | integer answer (s) | time / K (us) | gap to relaxed | interior devices |")
+    machine = platform.processor() or platform.machine()
+    print(f"# scheduler benchmark on {machine}, median of {args.repeats}")
+    print(
+        "| scenario | K | relaxed (s) | integer answer (s) | time / K (us) "
+        "| gap to relaxed | interior devices |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for scenario in ("cpu", "gpu"):
         for k in sizes:
             instance = random_instance(k, scenario, seed=1)
-            relaxed_s, _ = median_seconds(lambda: solve_relaxed(instance), args.repeats)
-            total_s, allocation = median_seconds(lambda: policy.allocate(instance), args.repeats)
+            relaxed_s, _ = median_seconds(partial(solve_relaxed, instance), args.repeats)
+            total_s, allocation = median_seconds(partial(policy.allocate, instance), args.repeats)
             b = allocation.batch_sizes
             interior = float(np.mean((b > instance.min_batch) & (b < instance.max_batch)))
             print(

@@ -1,0 +1,224 @@
+"""``feel simulate``: train in Flower's Simulation Engine (Ray backend) and write the results.
+
+Runs ``flwr run <app> local --stream`` against a private local SuperLink (see
+:mod:`cli.flower_local`), follows ``rounds.jsonl`` to show each round, checks the run's final
+status (``flwr run --stream`` exits 0 even when the run failed) and stops the SuperLink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.app_dir import build_app_dir, project_dir
+from cli.errors import UsageError
+from cli.flower_local import LocalSuperLink, run_id_from_output
+from cli.progress import RoundsTail, round_line
+from server.config import DEFAULTS
+from server.results import ROUNDS_FILE, SUMMARY_FILE
+
+COMPLETED = "finished:completed"
+LOG_FILE = "flower.log"
+RUN_CONFIG_FILE = "run_config.toml"
+POLL_S = 0.5
+# The last line of a Python traceback, e.g. "task.errors.ConfigError: data-dir: ...".
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b")
+
+# Run-config keys whose option is named differently, and keys set from other options.
+OPTION_NAMES = {"num-server-rounds": "rounds"}
+DERIVED_KEYS = ("min-nodes",)
+PATH_KEYS = ("data-dir", "fleet-file", "results-dir")
+
+HELP = {
+    "scheme": "training scheme: proposed (the paper's optimal policy), a scheduler policy "
+    "(online, full, random, fixed, equal) or package.module:Class",
+    "num-server-rounds": "communication rounds",
+    "seed": "seed of the fleet, partitions, sampling and model initialisation",
+    "dataset": "dataset (digits is bundled; cifar10 needs --data-dir)",
+    "data-dir": "directory holding the dataset files",
+    "partition": "data partition: iid, shards (non-IID, 2 label shards per device), dirichlet",
+    "dirichlet-alpha": "concentration of the dirichlet partition",
+    "model": "model: cnn, resnet18, densenet121, mobilenetv2",
+    "device": "torch device for training and evaluation: auto, cpu, cuda",
+    "scenario": "device compute model: cpu (Sec. III) or gpu (Sec. V)",
+    "gradient-bits": "bits b per gradient element; below 32 gradients are quantized",
+    "learning-rate": "base learning rate eta0 (eta = eta0 sqrt(B / B0))",
+    "base-batch": "base global batch B0 of the learning-rate scaling",
+    "max-batch": "largest batch per device B^max",
+    "min-batch": "smallest batch per device",
+    "cycles-per-flop": "CPU cycles per FLOP of training (sets cycles per sample)",
+    "fleet-file": "TOML or JSON file of the devices; without one they derive from --seed",
+    "results-dir": "results directory",
+    "bandwidth-hz": "system bandwidth W",
+    "tx-power-dbm": "transmit power of devices and base station",
+    "noise-dbm-per-hz": "noise power density N0",
+    "cell-radius-m": "cell radius",
+    "frame-s": "uplink and downlink TDMA frame length",
+    "fading": "schedule on this round's fading sample instead of the average rate",
+}
+
+
+def option_name(key: str) -> str:
+    """Return the command-line option of run-config ``key``."""
+    return "--" + OPTION_NAMES.get(key, key)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand; its options mirror the run config."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="train in Flower's Simulation Engine and write the results directory",
+        description="Train with the FEEL strategy in Flower's Simulation Engine (Ray backend); "
+        "options mirror the app's run config.",
+    )
+    for key, default in DEFAULTS.items():
+        if key in DERIVED_KEYS:
+            continue
+        shown = "./results/<--name or timestamp>" if key == "results-dir" else default
+        kwargs: dict[str, Any] = {
+            "dest": key,
+            "default": None,
+            "help": f"{HELP[key]} (default: {shown if shown != '' else 'none'})",
+        }
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = type(default)
+            kwargs["metavar"] = "PATH" if key in PATH_KEYS else type(default).__name__.upper()
+        parser.add_argument(option_name(key), **kwargs)
+    parser.add_argument(
+        "--clients", type=int, default=6, metavar="INT", help="number of devices K (default: 6)"
+    )
+    parser.add_argument(
+        "--cpus-per-client",
+        type=int,
+        default=1,
+        metavar="INT",
+        help="CPU cores per simulated client (default: 1)",
+    )
+    parser.add_argument("--name", help="name of the results folder under ./results")
+    parser.set_defaults(func=run)
+
+
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the full, checked run config of ``args``.
+
+    Raises
+    ------
+    UsageError
+        Naming the option and the value of the first bad input.
+    """
+    from scheduler import PolicyError
+    from server.config import resolve_run_config
+    from strategy import policy_for_scheme
+    from task.errors import ConfigError
+
+    for option, value in (("--clients", args.clients), ("--cpus-per-client", args.cpus_per_client)):
+        if value < 1:
+            raise UsageError(option, f"must be >= 1, got {value}")
+    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
+    if "results-dir" not in given:
+        name = args.name or datetime.now().strftime("%Y%m%d-%H%M%S")
+        given["results-dir"] = str(Path("results") / name)
+    for key in PATH_KEYS:
+        if given.get(key):
+            given[key] = str(Path(given[key]).expanduser().resolve())
+    if given.get("fleet-file") and not Path(given["fleet-file"]).is_file():
+        raise UsageError("--fleet-file", f"no such file {given['fleet-file']!r}")
+    given["min-nodes"] = args.clients
+    try:
+        config = resolve_run_config(given)
+        policy_for_scheme(config["scheme"])
+    except ConfigError as exc:
+        raise UsageError(option_name(exc.field), exc.message) from None
+    except PolicyError as exc:
+        raise UsageError("--scheme", str(exc)) from None
+    return config
+
+
+def _prepare_results_dir(config: dict[str, Any]) -> Path:
+    """Create the results directory, drop an old run's files, write the run config."""
+    directory = Path(config["results-dir"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in (ROUNDS_FILE, SUMMARY_FILE):
+        (directory / name).unlink(missing_ok=True)
+    (directory / RUN_CONFIG_FILE).write_text(tomli_w.dumps(config))
+    return directory
+
+
+def _follow(run: subprocess.Popen, directory: Path, rounds: int, console: Console) -> None:
+    """Show a progress bar and one line per round until the ``flwr run`` process ``run`` ends."""
+    tail = RoundsTail(directory / ROUNDS_FILE)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
+        bar = progress.add_task("rounds", total=rounds)
+        while True:
+            finished = run.poll() is not None
+            for row in tail.poll():
+                progress.console.print(round_line(row, rounds))
+                progress.advance(bar)
+            if finished:
+                return
+            time.sleep(POLL_S)
+
+
+def _error_lines(log: Path, count: int = 15) -> list[str]:
+    """Return the exception lines of the run log, or its last ``count`` lines if it has none."""
+    lines = log.read_text(errors="replace").splitlines()
+    errors = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return errors[-count:] if errors else lines[-count:]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into KeyboardInterrupt so that the SuperLink is still stopped."""
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the simulation; return 0 when the run completed, 1 when it failed."""
+    config = run_config(args)
+    console = Console(soft_wrap=True)
+    directory = _prepare_results_dir(config)
+    federation = f"num-supernodes={args.clients} client-resources-num-cpus={args.cpus_per_client}"
+    started = time.monotonic()
+    console.print(
+        f"feel simulate: scheme {config['scheme']}, {args.clients} devices, "
+        f"{config['num-server-rounds']} rounds, {config['dataset']}/{config['model']}; "
+        f"results in {directory}"
+    )
+    with ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, _interrupt))
+        app = project_dir() or build_app_dir(
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feel-app-")))
+        )
+        link = stack.enter_context(LocalSuperLink(directory / "superlink.log"))
+        log = stack.enter_context((directory / LOG_FILE).open("w"))
+        flwr_run = link.start_run(app, directory / RUN_CONFIG_FILE, federation, log)
+        _follow(flwr_run, directory, config["num-server-rounds"], console)
+        run_id = run_id_from_output((directory / LOG_FILE).read_text(errors="replace"))
+        status = link.run_status(run_id) if run_id is not None else "not started"
+    if status != COMPLETED:
+        console.print(f"[red]run {run_id} {status}[/red]; log: {directory / LOG_FILE}")
+        for line in _error_lines(directory / LOG_FILE):
+            console.print(line, markup=False, highlight=False)
+        return 1
+    summary = json.loads((directory / SUMMARY_FILE).read_text())
+    console.print(
+        f"done: test accuracy {summary['final_test_accuracy']:.2%}, "
+        f"simulated time {summary['sim_time_s']:.1f} s, "
+        f"wall time {time.monotonic() - started:.0f} s\nresults: {directory}"
+    )
+    return 0

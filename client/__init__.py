@@ -1,0 +1,1 @@
+"""The Flower ClientApp of a FEEL device (Message API)."""

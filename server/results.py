@@ -1,0 +1,105 @@
+"""The results directory: ``rounds.jsonl`` (one object per round) and ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI reads results files without importing flwr
+    from strategy import RoundRecord
+
+ROUNDS_FILE = "rounds.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def round_row(
+    record: RoundRecord,
+    evaluation: Mapping[str, float],
+    wall_time_s: float,
+    round_wall_time_s: float,
+) -> dict[str, Any]:
+    """Return one line of ``rounds.jsonl``.
+
+    The strategy's record, the test metrics, the wall-clock seconds since the ServerApp
+    started (``wall_time_s``) and those spent on this round (``round_wall_time_s``).
+    """
+    return {
+        **record.to_dict(),
+        **evaluation,
+        "wall_time_s": wall_time_s,
+        "round_wall_time_s": round_wall_time_s,
+    }
+
+
+def read_rounds(directory: Path) -> list[dict[str, Any]]:
+    """Return the rows of ``directory/rounds.jsonl`` (none if the file does not exist yet)."""
+    path = Path(directory) / ROUNDS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class ResultsWriter:
+    """Writes one run's results into ``directory`` (created; an old ``rounds.jsonl`` is emptied).
+
+    Rows are flushed as they come so that a progress display can follow the file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.rounds_path = self.directory / ROUNDS_FILE
+        self.rounds_path.write_text("")
+
+    def append_round(self, row: Mapping[str, Any]) -> None:
+        """Append one round's row to ``rounds.jsonl``."""
+        with self.rounds_path.open("a") as stream:
+            stream.write(json.dumps(row) + "\n")
+
+    def write_summary(self, summary: Mapping[str, Any]) -> Path:
+        """Write ``summary.json`` and return its path."""
+        path = self.directory / SUMMARY_FILE
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+        return path
+
+
+def summarize(
+    config: Mapping[str, Any],
+    rows: list[Mapping[str, Any]],
+    initial: Mapping[str, float],
+    wall_time_s: float,
+    model: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return the content of ``summary.json``.
+
+    Parameters
+    ----------
+    config
+        The full run config.
+    rows
+        The rows of ``rounds.jsonl``.
+    initial
+        Test metrics of the initial model (round 0).
+    wall_time_s
+        Wall-clock seconds of the whole ServerApp.
+    model
+        Facts about the model (parameter count, gradient size in bits).
+    """
+    last = rows[-1] if rows else {}
+    return {
+        "config": dict(config),
+        "model": dict(model),
+        "rounds": len(rows),
+        "initial_test_loss": initial["test_loss"],
+        "initial_test_accuracy": initial["test_accuracy"],
+        "final_test_loss": last.get("test_loss"),
+        "final_test_accuracy": last.get("test_accuracy"),
+        "best_test_accuracy": max((r["test_accuracy"] for r in rows), default=None),
+        "sim_time_s": last.get("sim_time_s", 0.0),
+        "wall_time_s": wall_time_s,
+        "mean_round_wall_time_s": (
+            sum(r["round_wall_time_s"] for r in rows) / len(rows) if rows else None
+        ),
+    }

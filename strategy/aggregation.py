@@ -1,0 +1,71 @@
+"""Server-side update: batch-weighted averaging (Eq. 1), learning-rate scaling and SGD (Eq. 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+Arrays = Mapping[str, np.ndarray]
+
+
+def batch_weights(batch_sizes: Sequence[int]) -> np.ndarray:
+    """Weights |B_k| / sum_k |B_k| of the local gradients in Eq. (1).
+
+    Raises
+    ------
+    ValueError
+        If there are no batches or a batch size is below 1.
+    """
+    sizes = np.asarray(batch_sizes, dtype=float)
+    if sizes.size == 0 or np.any(sizes < 1):
+        raise ValueError(f"batch sizes must be >= 1, got {list(batch_sizes)}")
+    return sizes / sizes.sum()
+
+
+def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Average named arrays with ``weights``, keeping each array's dtype.
+
+    Used for the global gradient of Eq. (1) and for BatchNorm running statistics. Integer
+    arrays (BatchNorm's ``num_batches_tracked``) are rounded to the nearest integer.
+
+    Raises
+    ------
+    ValueError
+        If the replies do not all hold the same names.
+    """
+    names = list(arrays[0])
+    for other in arrays[1:]:
+        if set(other) != set(names):
+            raise ValueError(f"array names differ: {sorted(names)} vs {sorted(other)}")
+    averaged = {}
+    for name in names:
+        mean = np.average(np.stack([a[name] for a in arrays]), axis=0, weights=weights)
+        dtype = arrays[0][name].dtype
+        rounded = np.rint(mean) if np.issubdtype(dtype, np.integer) else mean
+        averaged[name] = np.asarray(rounded, dtype=dtype)
+    return averaged
+
+
+def scaled_learning_rate(base_rate: float, global_batch: int, base_batch: int) -> float:
+    """Learning rate eta = eta0 * sqrt(B / B0), the square-root scaling law of Sec. III-A."""
+    return float(base_rate * np.sqrt(global_batch / base_batch))
+
+
+def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str, np.ndarray]:
+    """One step w <- w - eta g (Eq. 2) on the arrays named in ``gradient``; others unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``gradient`` names an array that ``params`` lacks.
+    """
+    unknown = set(gradient) - set(params)
+    if unknown:
+        raise ValueError(f"gradient for unknown parameters {sorted(unknown)}")
+    return {
+        name: np.asarray(value - learning_rate * gradient[name], dtype=value.dtype)
+        if name in gradient
+        else value
+        for name, value in params.items()
+    }

@@ -1,0 +1,106 @@
+"""Turn the devices' profile reports into the scheduler's instance (Sec. II-C, Sec. III-B)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps
+
+# Scheduler field -> profile key, per scenario (see the message contract).
+COMPUTE_FIELDS = {
+    "cpu": {
+        "cpu_hz": "cpu-hz",
+        "cycles_per_sample": "cycles-per-sample",
+        "update_cycles": "update-cycles",
+    },
+    "gpu": {
+        "latency_floor_s": "latency-floor-s",
+        "latency_slope_s": "latency-slope-s",
+        "batch_threshold": "batch-threshold",
+        "update_s": "update-s",
+    },
+}
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    """What the server knows about a round besides the devices' reports.
+
+    Attributes
+    ----------
+    scenario
+        ``"cpu"`` or ``"gpu"``.
+    gradient_size_bits
+        Size s = b * p of one gradient in bits (Sec. III-B).
+    frame_s
+        Uplink and downlink TDMA frame lengths T_f^U = T_f^D.
+    min_batch, max_batch
+        Batch-size bounds of constraint (17e).
+    channel
+        Table I channel parameters.
+    fading
+        Use this round's fading sample (instantaneous rate) instead of the average rate of
+        Eq. (5)/(6).
+    """
+
+    scenario: str
+    gradient_size_bits: float
+    frame_s: float = 0.01
+    min_batch: int = 1
+    max_batch: int = 128
+    channel: ChannelParams = field(default_factory=ChannelParams)
+    fading: bool = False
+
+
+def link_rates(profile: Mapping[str, Any], settings: InstanceSettings) -> tuple[float, float]:
+    """Uplink and downlink rates R_k^U, R_k^D in bit/s of one device.
+
+    Eq. (5)/(6) from the large-scale path gain, or W log2(1 + SNR |h|^2) with the reported
+    fading samples when ``settings.fading`` is set.
+    """
+    gain = float(profile["path-gain"])
+    if settings.fading:
+        up = instantaneous_rate_bps(gain, float(profile["fading-up"]), settings.channel)
+        down = instantaneous_rate_bps(gain, float(profile["fading-down"]), settings.channel)
+        return float(up), float(down)
+    rate = float(average_rate_bps(gain, settings.channel))
+    return rate, rate
+
+
+def device_entry(profile: Mapping[str, Any], settings: InstanceSettings) -> dict[str, float]:
+    """One device of the instance: its link rates and its compute profile.
+
+    Raises
+    ------
+    ValueError
+        If the report is for another scenario or lacks a field.
+    """
+    pid = profile.get("partition-id", "?")
+    if profile.get("scenario") != settings.scenario:
+        raise ValueError(
+            f"partition {pid}: profile scenario {profile.get('scenario')!r} "
+            f"but the run uses {settings.scenario!r}"
+        )
+    try:
+        up, down = link_rates(profile, settings)
+        compute = {
+            name: float(profile[key]) for name, key in COMPUTE_FIELDS[settings.scenario].items()
+        }
+    except KeyError as exc:
+        raise ValueError(f"partition {pid}: profile lacks {exc.args[0]!r}") from None
+    return {"uplink_rate_bps": up, "downlink_rate_bps": down, **compute}
+
+
+def build_instance(profiles: Sequence[Mapping[str, Any]], settings: InstanceSettings) -> dict:
+    """Return the scheduler's JSON instance for ``profiles``, devices in the given order."""
+    return {
+        "scenario": settings.scenario,
+        "gradient_bits": settings.gradient_size_bits,
+        "uplink_frame_s": settings.frame_s,
+        "downlink_frame_s": settings.frame_s,
+        "min_batch": settings.min_batch,
+        "max_batch": settings.max_batch,
+        "devices": [device_entry(p, settings) for p in profiles],
+    }

@@ -1,0 +1,72 @@
+"""What one communication round did: schedule, simulated latency (Eq. 15) and update."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flwr.app import MetricRecord
+
+
+@dataclass(frozen=True)
+class LatencySplit:
+    """Round latency of Eq. (15) along the allocation's critical path.
+
+    Attributes
+    ----------
+    compute_s
+        Local gradient calculation (Eq. 9) plus local model update (Eq. 12).
+    uplink_s
+        Local gradient upload (Eq. 10).
+    downlink_s
+        Global gradient download (Eq. 11).
+    """
+
+    compute_s: float
+    uplink_s: float
+    downlink_s: float
+
+    @classmethod
+    def from_critical_path(cls, path: Mapping[str, float]) -> LatencySplit:
+        """Split ``Allocation.critical_path`` (compute_s, upload_s, download_s, update_s)."""
+        return cls(
+            compute_s=float(path["compute_s"] + path["update_s"]),
+            uplink_s=float(path["upload_s"]),
+            downlink_s=float(path["download_s"]),
+        )
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round as the strategy saw it; per-device lists are in partition-id order."""
+
+    round: int
+    policy: str
+    sim_time_s: float
+    round_latency_s: float
+    compute_latency_s: float
+    uplink_latency_s: float
+    downlink_latency_s: float
+    partition_ids: list[int]
+    batch_sizes: list[int]
+    uplink_slots_s: list[float]
+    downlink_slots_s: list[float]
+    global_batch: int
+    learning_rate: float
+    efficiency: float
+    train_loss: float
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict with snake_case keys."""
+        return dataclasses.asdict(self)
+
+    def to_metric_record(self) -> MetricRecord:
+        """Return the numeric fields as a Flower MetricRecord with kebab-case keys."""
+        return MetricRecord(
+            {
+                key.replace("_", "-"): value
+                for key, value in self.to_dict().items()
+                if not isinstance(value, str)
+            }
+        )

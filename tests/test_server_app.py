@@ -1,0 +1,71 @@
+"""The ServerApp's ``run`` in process with the real ClientApp: results directory and options."""
+
+import json
+import logging
+
+import pytest
+from fake_grid import LocalGrid
+
+from client.app import app as client_app
+from server.app import results_directory, run
+from server.config import resolve_run_config
+
+
+@pytest.fixture(autouse=True)
+def quiet_flower():
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+
+
+def simulate(tmp_path, **overrides):
+    config = resolve_run_config(
+        {
+            "num-server-rounds": 2,
+            "min-nodes": 3,
+            "device": "cpu",
+            "results-dir": str(tmp_path / "out"),
+            **overrides,
+        }
+    )
+    directory = run(LocalGrid(client_app, 3, config), config, run_id=7)
+    rows = [json.loads(line) for line in (directory / "rounds.jsonl").read_text().splitlines()]
+    return directory, rows
+
+
+def test_results_directory_files(tmp_path):
+    directory, rows = simulate(tmp_path)
+    assert directory == tmp_path / "out"
+    assert [r["round"] for r in rows] == [1, 2]
+    assert rows[1]["sim_time_s"] == pytest.approx(
+        rows[0]["sim_time_s"] + rows[1]["round_latency_s"]
+    )
+    assert rows[0]["partition_ids"] == [0, 1, 2] and len(rows[0]["uplink_slots_s"]) == 3
+    assert 0.0 <= rows[1]["test_accuracy"] <= 1.0 and rows[1]["wall_time_s"] > 0
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["config"]["results-dir"] == str(directory)
+    assert summary["final_test_accuracy"] == rows[-1]["test_accuracy"]
+    assert summary["sim_time_s"] == rows[-1]["sim_time_s"]
+    assert summary["model"]["gradient_size_bits"] == 32 * summary["model"]["num_params"]
+    assert (directory / "loss_vs_time.png").is_file()
+    assert (directory / "accuracy_vs_time.png").is_file()
+
+
+def test_gradient_bits_set_the_gradient_size(tmp_path):
+    directory, _ = simulate(tmp_path, **{"gradient-bits": 8})
+    model = json.loads((directory / "summary.json").read_text())["model"]
+    assert model["gradient_size_bits"] == 8 * model["num_params"]
+
+
+def test_gpu_scenario_runs(tmp_path):
+    _, rows = simulate(tmp_path, scenario="gpu")
+    assert all(r["round_latency_s"] > 0 for r in rows)
+
+
+def test_fading_reschedules_every_round(tmp_path):
+    _, rows = simulate(tmp_path, fading=True)
+    assert rows[0]["uplink_slots_s"] != rows[1]["uplink_slots_s"]
+
+
+def test_empty_results_dir_defaults_to_run_id_under_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert results_directory("", 42) == tmp_path / "results" / "run-42"
+    assert results_directory("rel", 42) == tmp_path / "rel"

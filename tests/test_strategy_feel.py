@@ -1,0 +1,169 @@
+"""FeelStrategy against a scripted ClientApp: weights, learning rate, BN stats, clock."""
+
+import numpy as np
+import pytest
+from fake_grid import LocalGrid
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from scheduler import evaluate, optimal_downlink_slots, optimal_uplink_slots
+from scheduler.channel import path_gain
+from strategy import FeelStrategy, InstanceSettings, policy_for_scheme
+
+BATCHES = [2, 6]
+
+
+class StubPolicy:
+    """Fixed per-device batches with the optimal slots for them; records its instances."""
+
+    name = "stub"
+
+    def __init__(self):
+        self.instances = []
+
+    def allocate(self, instance, round_index=0):
+        self.instances.append(instance)
+        batches = np.array(BATCHES[: instance.num_devices])
+        return evaluate(
+            instance,
+            batches,
+            optimal_uplink_slots(instance, batches),
+            optimal_downlink_slots(instance),
+            policy=self.name,
+        )
+
+
+def scripted_client(fail_train_on=()):
+    """Partition i reports distance 50(i+1) m and gradient i+1; BN mean 10(i+1)."""
+    app = ClientApp()
+
+    @app.query("profile")
+    def profile(msg, context):
+        pid = int(context.node_config["partition-id"])
+        report = {
+            "partition-id": pid,
+            "num-examples": 50,
+            "scenario": "cpu",
+            "path-gain": float(path_gain(50.0 * (pid + 1))),
+            "fading-up": 1.0,
+            "fading-down": 1.0,
+            "cpu-hz": 1e9,
+            "cycles-per-sample": 1e6,
+            "update-cycles": 1e4,
+        }
+        return Message(RecordDict({"profile": ConfigRecord(report)}), reply_to=msg)
+
+    @app.train()
+    def train(msg, context):
+        pid = int(context.node_config["partition-id"])
+        if pid in fail_train_on:
+            raise RuntimeError("device lost")
+        batch = int(msg.content["config"]["batch-size"])
+        content = {
+            "grads": ArrayRecord({"w": Array(np.full(2, pid + 1.0, np.float32))}),
+            "buffers": ArrayRecord(
+                {
+                    "bn.running_mean": Array(np.full(2, 10.0 * (pid + 1), np.float32)),
+                    "bn.num_batches_tracked": Array(np.array(1, np.int64)),
+                }
+            ),
+            "metrics": MetricRecord(
+                {"batch-size": batch, "train-loss": float(pid), "partition-id": pid}
+            ),
+        }
+        return Message(RecordDict(content), reply_to=msg)
+
+    return app
+
+
+def initial_arrays():
+    return ArrayRecord(
+        {
+            "w": Array(np.zeros(2, np.float32)),
+            "bn.running_mean": Array(np.zeros(2, np.float32)),
+            "bn.num_batches_tracked": Array(np.array(0, np.int64)),
+        }
+    )
+
+
+def make_strategy(policy=None):
+    return FeelStrategy(
+        policy=policy or StubPolicy(),
+        settings=InstanceSettings("cpu", gradient_size_bits=32e4),
+        learning_rate=0.1,
+        base_batch=2,
+        gradient_bits=8,
+    )
+
+
+def test_one_round_weights_scales_and_averages():
+    strategy = make_strategy()
+    grid = LocalGrid(scripted_client(), num_nodes=2)
+    result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
+    state = {k: v.numpy() for k, v in result.arrays.items()}
+    gradient = (2 * 1.0 + 6 * 2.0) / 8  # Eq. (1): weights B_k / B
+    learning_rate = 0.1 * np.sqrt(8 / 2)  # eta0 sqrt(B / B0)
+    np.testing.assert_allclose(state["w"], -learning_rate * gradient, rtol=1e-6)
+    np.testing.assert_allclose(state["bn.running_mean"], (2 * 10 + 6 * 20) / 8)
+    assert int(state["bn.num_batches_tracked"]) == 1
+    (record,) = strategy.records
+    assert record.batch_sizes == BATCHES and record.global_batch == 8
+    assert record.learning_rate == pytest.approx(learning_rate)
+    assert record.train_loss == pytest.approx(6 / 8)
+    assert result.train_metrics_clientapp[1]["global-batch"] == 8
+
+
+def test_each_device_gets_its_own_batch_size_and_the_model():
+    grid = LocalGrid(scripted_client(), num_nodes=2)
+    make_strategy().start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
+    train = [m for m in grid.sent if m.metadata.message_type == "train"]
+    sent = {grid.contexts[m.metadata.dst_node_id].node_config["partition-id"]: m for m in train}
+    assert [int(sent[p].content["config"]["batch-size"]) for p in (0, 1)] == BATCHES
+    assert all(int(m.content["config"]["gradient-bits"]) == 8 for m in train)
+    assert all(int(m.content["config"]["server-round"]) == 1 for m in train)
+    assert all(set(m.content["arrays"]) == set(initial_arrays()) for m in train)
+    queries = [m for m in grid.sent if m.metadata.message_type == "query.profile"]
+    assert len(queries) == 2
+
+
+def test_devices_are_scheduled_in_partition_order_and_clock_adds_latencies():
+    policy = StubPolicy()
+    strategy = make_strategy(policy)
+    grid = LocalGrid(scripted_client(), num_nodes=2)
+    strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=2)
+    rates = policy.instances[0].devices["uplink_rate_bps"]
+    assert rates[0] > rates[1]  # partition 0 is nearer the base station
+    latencies = [r.round_latency_s for r in strategy.records]
+    assert [r.sim_time_s for r in strategy.records] == pytest.approx(np.cumsum(latencies))
+    for r in strategy.records:
+        split = r.compute_latency_s + r.uplink_latency_s + r.downlink_latency_s
+        assert split == pytest.approx(r.round_latency_s)
+
+
+def test_failed_device_is_left_out_of_the_average():
+    strategy = make_strategy()
+    grid = LocalGrid(scripted_client(fail_train_on={0}), num_nodes=2)
+    result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
+    state = {k: v.numpy() for k, v in result.arrays.items()}
+    np.testing.assert_allclose(state["w"], -0.1 * np.sqrt(6 / 2) * 2.0, rtol=1e-6)
+    assert strategy.records[0].global_batch == 6
+
+
+def test_round_fails_when_no_device_returns_a_gradient():
+    grid = LocalGrid(scripted_client(fail_train_on={0, 1}), num_nodes=2)
+    with pytest.raises(RuntimeError, match="no device returned a gradient"):
+        make_strategy().start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
+
+
+def test_scheme_proposed_is_the_optimal_policy():
+    assert policy_for_scheme("proposed").name == "optimal"
+    assert policy_for_scheme("full").name == "full"
+
+
+def test_user_policy_by_import_path_runs_a_round():
+    policy = policy_for_scheme("test_strategy_feel:StubPolicy")
+    strategy = make_strategy(policy)
+    strategy.start(
+        grid=LocalGrid(scripted_client(), 2), initial_arrays=initial_arrays(), num_rounds=1
+    )
+    assert strategy.records[0].policy == "stub" and len(policy.instances) == 1

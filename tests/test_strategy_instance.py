@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from scheduler import Instance
+from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps, path_gain
+from strategy.instance import InstanceSettings, build_instance, device_entry, link_rates
+
+GAIN = float(path_gain(120.0))
+
+
+def cpu_profile(pid=0, **extra):
+    return {
+        "partition-id": pid,
+        "num-examples": 100,
+        "scenario": "cpu",
+        "path-gain": GAIN,
+        "fading-up": 0.25,
+        "fading-down": 2.0,
+        "cpu-hz": 1.4e9,
+        "cycles-per-sample": 2e6,
+        "update-cycles": 1e5,
+        **extra,
+    }
+
+
+def test_average_rate_from_path_gain_by_default():
+    up, down = link_rates(cpu_profile(), InstanceSettings("cpu", 1e6))
+    assert up == down == pytest.approx(float(average_rate_bps(GAIN)))
+
+
+def test_fading_uses_this_rounds_samples_per_link():
+    channel = ChannelParams(bandwidth_hz=5e6)
+    up, down = link_rates(cpu_profile(), InstanceSettings("cpu", 1e6, channel=channel, fading=True))
+    assert up == pytest.approx(float(instantaneous_rate_bps(GAIN, 0.25, channel)))
+    assert down == pytest.approx(float(instantaneous_rate_bps(GAIN, 2.0, channel)))
+    assert up < down
+
+
+def test_gpu_profile_maps_to_gpu_fields():
+    profile = {
+        "partition-id": 3,
+        "scenario": "gpu",
+        "path-gain": GAIN,
+        "latency-floor-s": 0.01,
+        "latency-slope-s": 1e-4,
+        "batch-threshold": 32,
+        "update-s": 1e-3,
+    }
+    entry = device_entry(profile, InstanceSettings("gpu", 1e6))
+    assert entry["latency_floor_s"] == 0.01 and entry["batch_threshold"] == 32.0
+    assert set(entry) == {
+        "uplink_rate_bps",
+        "downlink_rate_bps",
+        "latency_floor_s",
+        "latency_slope_s",
+        "batch_threshold",
+        "update_s",
+    }
+
+
+def test_scenario_mismatch_names_the_partition():
+    with pytest.raises(ValueError, match="partition 2: profile scenario 'cpu'"):
+        device_entry(cpu_profile(2), InstanceSettings("gpu", 1e6))
+
+
+def test_missing_field_is_named():
+    profile = cpu_profile(1)
+    del profile["cpu-hz"]
+    with pytest.raises(ValueError, match="partition 1: profile lacks 'cpu-hz'"):
+        device_entry(profile, InstanceSettings("cpu", 1e6))
+
+
+def test_instance_is_accepted_by_the_scheduler_in_given_order():
+    settings = InstanceSettings("cpu", 32 * 1000.0, frame_s=0.02, min_batch=2, max_batch=64)
+    profiles = [cpu_profile(0), cpu_profile(1, **{"cpu-hz": 0.7e9})]
+    instance = Instance.from_dict(build_instance(profiles, settings))
+    assert instance.gradient_bits == 32000.0
+    assert (instance.min_batch, instance.max_batch, instance.uplink_frame_s) == (2, 64, 0.02)
+    np.testing.assert_allclose(instance.devices["cpu_hz"], [1.4e9, 0.7e9])
