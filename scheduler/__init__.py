@@ -5,7 +5,13 @@ Systems" (IEEE JSAC 2021): the system model (Sec. II-III, V), the optimal policy
 (Theorems 1-2, Lemma 2) and the baselines of Sec. VI. Pure numpy and scipy.
 """
 
-from scheduler.allocation import Allocation, evaluate, optimal_downlink_slots, optimal_uplink_slots
+from scheduler.allocation import (
+    Allocation,
+    evaluate,
+    optimal_downlink_slots,
+    optimal_uplink_slots,
+    restrict,
+)
 from scheduler.instance import Instance, InstanceError
 from scheduler.policies import Policy
 from scheduler.registry import PolicyError, get_policy, policy_names, register_policy
@@ -24,5 +30,6 @@ __all__ = [
     "optimal_uplink_slots",
     "policy_names",
     "register_policy",
+    "restrict",
     "solve_relaxed",
 ]

@@ -141,6 +141,23 @@ def evaluate(
     )
 
 
+def restrict(instance: Instance, allocation: Allocation, indices: ArrayLike) -> Allocation:
+    """Re-evaluate ``allocation`` for the devices at ``indices`` only, keeping their slots.
+
+    A round in which some devices fail takes the latency of those that took part: their
+    planned batches and slots (the others' slots stay unused).
+    """
+    picked = np.asarray(indices, dtype=np.int64)
+    return evaluate(
+        instance.subset(picked),
+        allocation.batch_sizes[picked],
+        allocation.uplink_slots_s[picked],
+        allocation.downlink_slots_s[picked],
+        policy=allocation.policy,
+        relaxed_efficiency=allocation.relaxed_efficiency,
+    )
+
+
 def optimal_uplink_slots(instance: Instance, batch_sizes: ArrayLike) -> np.ndarray:
     """Uplink slots that minimise max_k(t_k^L + t_k^U) for fixed batches (Theorem 1, Eq. 22)."""
     _, fractions = min_max_finish(compute_s(instance, batch_sizes), uplink_airtime_s(instance))

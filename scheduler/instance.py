@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -152,6 +152,11 @@ class Instance:
         )
         _check_time_scales(instance)
         return instance
+
+    def subset(self, indices: Any) -> Instance:
+        """Return the instance restricted to the devices at ``indices`` (in that order)."""
+        picked = np.asarray(indices, dtype=np.int64)
+        return replace(self, devices={f: v[picked] for f, v in self.devices.items()})
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON instance contract for this instance."""

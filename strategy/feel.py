@@ -22,7 +22,7 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import sample_nodes
 from flwr.supercore import log
 
-from scheduler import Allocation, Instance, Policy
+from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from strategy.instance import InstanceSettings, build_instance
 from strategy.record import LatencySplit, RoundRecord
@@ -36,6 +36,7 @@ class _RoundPlan:
 
     node_ids: list[int]
     partition_ids: list[int]
+    instance: Instance
     allocation: Allocation
     arrays: ArrayRecord
 
@@ -44,6 +45,7 @@ class _RoundPlan:
 class _TrainReply:
     """The parts of one train reply the update needs."""
 
+    node_id: int
     batch_size: int
     loss: float
     grads: dict[str, np.ndarray]
@@ -124,6 +126,7 @@ class FeelStrategy(FedAvg):
         self._plan = _RoundPlan(
             node_ids=list(profiles),
             partition_ids=[int(p["partition-id"]) for p in profiles.values()],
+            instance=instance,
             allocation=allocation,
             arrays=arrays,
         )
@@ -206,7 +209,7 @@ class FeelStrategy(FedAvg):
         RuntimeError
             If no device returned a gradient.
         """
-        results = self._train_results(server_round, replies)
+        results, excluded = self._train_results(server_round, replies)
         weights = batch_weights([r.batch_size for r in results])
         gradient = weighted_average([r.grads for r in results], weights)
         global_batch = sum(r.batch_size for r in results)
@@ -216,35 +219,57 @@ class FeelStrategy(FedAvg):
         )
         state.update(self._averaged_buffers(results, weights, state))
         train_loss = float(np.average([r.loss for r in results], weights=weights))
-        record = self._advance(server_round, global_batch, learning_rate, train_loss)
+        record = self._advance(
+            server_round,
+            [r.node_id for r in results],
+            excluded,
+            (global_batch, learning_rate, train_loss),
+        )
         self.records.append(record)
         return ArrayRecord({k: Array(v) for k, v in state.items()}), record.to_metric_record()
 
-    def _train_results(self, server_round: int, replies: Iterable[Message]) -> list[_TrainReply]:
-        """Unpack the train replies that carry content; log the failed ones."""
-        results = []
+    def _train_results(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[list[_TrainReply], dict[str, str]]:
+        """Unpack the train replies that carry content.
+
+        Returns the usable replies and, for every other scheduled device, its partition id
+        (as a string) and why it was left out (an error reply, or no reply at all).
+        """
+        replies = list(replies)
+        results: list[_TrainReply] = []
+        excluded: dict[str, str] = {}
+        failed = [reply for reply in replies if reply.has_error()]
+        for reply in failed:
+            self._exclude(excluded, reply.metadata.src_node_id, f"error: {reply.error.reason}")
         for reply in replies:
+            node_id = reply.metadata.src_node_id
             if reply.has_error():
-                log(
-                    WARNING,
-                    "train: node %d failed: %s",
-                    reply.metadata.src_node_id,
-                    reply.error.reason,
-                )
                 continue
             content = reply.content
             buffers = content.array_records.get("buffers", ArrayRecord())
             results.append(
                 _TrainReply(
+                    node_id=node_id,
                     batch_size=int(content["metrics"][self.weighted_by_key]),
                     loss=float(content["metrics"]["train-loss"]),
                     grads={k: v.numpy() for k, v in content["grads"].items()},
                     buffers={k: v.numpy() for k, v in buffers.items()},
                 )
             )
+        answered = {r.node_id for r in results} | {r.metadata.src_node_id for r in failed}
+        for node_id in self._plan.node_ids:
+            if node_id not in answered:
+                self._exclude(excluded, node_id, "no reply before the timeout")
         if not results:
             raise RuntimeError(f"round {server_round}: no device returned a gradient")
-        return results
+        return results, excluded
+
+    def _exclude(self, excluded: dict[str, str], node_id: int, reason: str) -> None:
+        """Record that the device on ``node_id`` is left out of this round, and warn."""
+        partition_id = self._plan.partition_ids[self._plan.node_ids.index(node_id)]
+        excluded[str(partition_id)] = reason
+        log(WARNING, "round: device %d (node %d) excluded: %s", partition_id, node_id, reason)
 
     @staticmethod
     def _averaged_buffers(
@@ -260,10 +285,25 @@ class FeelStrategy(FedAvg):
         return averaged
 
     def _advance(
-        self, server_round: int, global_batch: int, learning_rate: float, train_loss: float
+        self,
+        server_round: int,
+        participating_nodes: list[int],
+        excluded: dict[str, str],
+        update: tuple[int, float, float],
     ) -> RoundRecord:
-        """Advance the simulated clock by the round latency (Eq. 15) and record the round."""
-        allocation = self._plan.allocation
+        """Advance the simulated clock by the round latency (Eq. 15) and record the round.
+
+        ``update`` is the applied update's global batch, learning rate and training loss.
+
+        The latency is that of the devices that took part, with their planned batches and
+        slots: a device that failed or never answered does not hold the round up.
+        """
+        plan = self._plan
+        global_batch, learning_rate, train_loss = update
+        indices = sorted(plan.node_ids.index(n) for n in participating_nodes)
+        allocation = plan.allocation
+        if len(indices) < len(plan.node_ids):
+            allocation = restrict(plan.instance, allocation, indices)
         split = LatencySplit.from_critical_path(allocation.critical_path)
         self.sim_time_s += float(allocation.round_latency_s)
         return RoundRecord(
@@ -274,10 +314,12 @@ class FeelStrategy(FedAvg):
             compute_latency_s=split.compute_s,
             uplink_latency_s=split.uplink_s,
             downlink_latency_s=split.downlink_s,
-            partition_ids=self._plan.partition_ids,
-            batch_sizes=[int(b) for b in allocation.batch_sizes],
-            uplink_slots_s=[float(t) for t in allocation.uplink_slots_s],
-            downlink_slots_s=[float(t) for t in allocation.downlink_slots_s],
+            partition_ids=plan.partition_ids,
+            participants=[plan.partition_ids[i] for i in indices],
+            excluded=excluded,
+            batch_sizes=[int(b) for b in plan.allocation.batch_sizes],
+            uplink_slots_s=[float(t) for t in plan.allocation.uplink_slots_s],
+            downlink_slots_s=[float(t) for t in plan.allocation.downlink_slots_s],
             global_batch=global_batch,
             learning_rate=learning_rate,
             efficiency=float(allocation.efficiency),

@@ -39,7 +39,12 @@ class LatencySplit:
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One round as the strategy saw it; per-device lists are in partition-id order."""
+    """One round as the strategy saw it; per-device lists are in partition-id order.
+
+    ``partition_ids`` are the devices scheduled, ``participants`` those whose update was
+    applied, and ``excluded`` maps each other scheduled partition id to the reason. The
+    latencies and the efficiency count the participants only.
+    """
 
     round: int
     policy: str
@@ -49,6 +54,8 @@ class RoundRecord:
     uplink_latency_s: float
     downlink_latency_s: float
     partition_ids: list[int]
+    participants: list[int]
+    excluded: dict[str, str]
     batch_sizes: list[int]
     uplink_slots_s: list[float]
     downlink_slots_s: list[float]
@@ -67,6 +74,6 @@ class RoundRecord:
             {
                 key.replace("_", "-"): value
                 for key, value in self.to_dict().items()
-                if not isinstance(value, str)
+                if not isinstance(value, str | dict)
             }
         )

@@ -17,6 +17,8 @@ def record(round_, sim_time_s):
         uplink_latency_s=0.1,
         downlink_latency_s=0.1,
         partition_ids=[0, 1],
+        participants=[0, 1],
+        excluded={},
         batch_sizes=[10, 20],
         uplink_slots_s=[0.004, 0.006],
         downlink_slots_s=[0.005, 0.005],

@@ -146,7 +146,21 @@ def test_failed_device_is_left_out_of_the_average():
     result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
     state = {k: v.numpy() for k, v in result.arrays.items()}
     np.testing.assert_allclose(state["w"], -0.1 * np.sqrt(6 / 2) * 2.0, rtol=1e-6)
-    assert strategy.records[0].global_batch == 6
+    record = strategy.records[0]
+    assert record.global_batch == 6
+    assert record.participants == [1] and list(record.excluded) == ["0"]
+    assert "error" in record.excluded["0"]
+    # The round takes the latency of the device that took part, with its planned batch and slots.
+    plan = strategy._plan
+    alone = evaluate(
+        plan.instance.subset([1]),
+        plan.allocation.batch_sizes[[1]],
+        plan.allocation.uplink_slots_s[[1]],
+        plan.allocation.downlink_slots_s[[1]],
+        policy="check",
+    )
+    assert record.round_latency_s == pytest.approx(alone.round_latency_s)
+    assert record.round_latency_s <= plan.allocation.round_latency_s
 
 
 def test_round_fails_when_no_device_returns_a_gradient():
