@@ -10,7 +10,10 @@ import numpy as np
 
 from task.errors import ConfigError
 
-DATASET_NAMES = ("digits", "cifar10")
+DATASET_NAMES = ("digits", "cifar10", "synthetic-cifar")
+
+# Size of the synthetic CIFAR-shaped dataset (benchmarks of the 32x32 models without the data).
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5000, 1000
 
 # Seed of the digits train/test split: the same split in every process.
 DIGITS_SPLIT_SEED = 0
@@ -77,6 +80,16 @@ def _cifar10(data_dir: str | None) -> Dataset:
     return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 3, 32)
 
 
+def _synthetic_cifar() -> Dataset:
+    """Standard-normal 3x32x32 images with uniform random labels: speed, not accuracy."""
+    rng = np.random.default_rng(DIGITS_SPLIT_SEED)
+    n = SYNTHETIC_TRAIN + SYNTHETIC_TEST
+    x = rng.standard_normal((n, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, n).astype(np.int64)
+    cut = SYNTHETIC_TRAIN
+    return Dataset(*_frozen(x[:cut], y[:cut], x[cut:], y[cut:]), 10, 3, 32)
+
+
 @functools.lru_cache(maxsize=2)
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     """Load a dataset once per process (a Ray actor serves many simulated clients).
@@ -88,6 +101,8 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
         with seed :data:`DIGITS_SPLIT_SEED` (1437 train, 360 test). ``"cifar10"``: the
         torchvision CIFAR-10 files in ``data_dir`` (never downloaded), per-channel
         standardised with the training-set mean and standard deviation.
+        ``"synthetic-cifar"``: random CIFAR-shaped tensors (5000 train, 1000 test) for
+        timing the 32x32 models where CIFAR-10 is not at hand.
     data_dir
         Folder holding ``cifar-10-batches-py``; ignored for digits.
 
@@ -100,4 +115,6 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
         return _digits()
     if name == "cifar10":
         return _cifar10(data_dir)
+    if name == "synthetic-cifar":
+        return _synthetic_cifar()
     raise ConfigError.unknown_choice("dataset", name, DATASET_NAMES)

@@ -1,0 +1,181 @@
+"""Wall time per round of `feel simulate` against a plain single-process PyTorch loop.
+
+Usage: python scripts/bench_simulation.py [--rounds 5] [--cases cnn:6,cnn:12,resnet18:6,resnet18:12]
+
+For each case it runs `feel simulate` (Flower's Simulation Engine, Ray backend, one CPU per
+client), then replays the same rounds in one process: the same model, data partitions and
+per-device batch sizes (read from the run's rounds.jsonl), the same gradient code, the
+batch-weighted average (Eq. 1) and the server SGD step (Eq. 2). It reports the median wall
+time per round (round 1, which starts the Ray actors, excluded), their ratio, and the peak
+memory of each: for `feel simulate` the proportional set size summed over its whole process
+tree, sampled every 0.2 s; for the plain loop its maximum resident set size. cnn runs on
+digits, resnet18 on CIFAR-shaped random tensors (dataset synthetic-cifar) with --max-batch 16
+to bound the run time on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from server.config import resolve_run_config
+from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from task.data import load_dataset
+from task.models import build_model
+from task.partition import partition_indices
+from task.sampling import next_batch
+from task.training import compute_gradient
+
+DATASET = {"cnn": ("digits", 128), "resnet18": ("synthetic-cifar", 16)}
+
+
+def _children(pid: int) -> list[int]:
+    """All descendants of ``pid`` (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _tree_pss(pid: int) -> int:
+    """Proportional set size in bytes of ``pid`` and its descendants.
+
+    PSS splits shared pages (torch's libraries, Ray's object store) between the processes
+    that map them, so the sum over the tree counts each page once.
+    """
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
+def run_feel(model: str, clients: int, rounds: int, out: Path) -> tuple[list[dict], int]:
+    """Run `feel simulate`; return its rounds and the peak PSS of its process tree."""
+    dataset, max_batch = DATASET[model]
+    command = [
+        sys.executable, "-m", "cli.main", "simulate", "--model", model, "--dataset", dataset,
+        "--clients", str(clients), "--rounds", str(rounds), "--max-batch", str(max_batch),
+        "--results-dir", str(out),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_pss(process.pid))
+        time.sleep(0.2)
+    if process.returncode != 0:
+        raise SystemExit(f"feel simulate failed ({process.returncode}); see {out}")
+    rows = [json.loads(line) for line in (out / "rounds.jsonl").read_text().splitlines()]
+    return rows, peak
+
+
+def run_plain(model: str, clients: int, rows: list[dict]) -> list[float]:
+    """Replay the rounds in one process; return the wall time of each round."""
+    dataset, max_batch = DATASET[model]
+    config = resolve_run_config({"model": model, "dataset": dataset, "max-batch": max_batch})
+    data = load_dataset(dataset)
+    parts = partition_indices(
+        data.y_train, clients, config["partition"], config["seed"], config["dirichlet-alpha"]
+    )
+    net = build_model(model, data.num_classes, data.in_channels, data.image_size)
+    state = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    cursors = [0] * clients
+    times = []
+    for row in rows:
+        start = time.perf_counter()
+        grads, sizes = [], []
+        for k, batch_size in enumerate(row["batch_sizes"]):
+            batch, cursors[k] = next_batch(len(parts[k]), batch_size, config["seed"], k, cursors[k])
+            examples = parts[k][batch]
+            net.load_state_dict({n: torch.from_numpy(v) for n, v in state.items()})
+            g, _, _ = compute_gradient(
+                net, data.x_train[examples], data.y_train[examples], torch.device("cpu")
+            )
+            grads.append(g)
+            sizes.append(len(batch))
+        weights = batch_weights(sizes)
+        rate = scaled_learning_rate(config["learning-rate"], sum(sizes), config["base-batch"])
+        state = sgd_step(state, weighted_average(grads, weights), rate)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def replay(model: str, clients: int, rows_file: Path) -> None:
+    """Child process: run the plain loop and print its round times and peak RSS as JSON."""
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    times = run_plain(model, clients, rows)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"times": times, "peak": peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cases", default="cnn:6,cnn:12,resnet18:6,resnet18:12")
+    parser.add_argument("--replay", nargs=3, metavar=("MODEL", "K", "ROWS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.replay:
+        replay(args.replay[0], int(args.replay[1]), Path(args.replay[2]))
+        return
+    print(f"# {os.cpu_count()} CPUs, torch {torch.__version__}, {args.rounds} rounds per run")
+    print(
+        "| model | K | feel simulate s/round | plain loop s/round | ratio "
+        "| peak memory feel (GB) | peak memory plain (GB) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for case in args.cases.split(","):
+        model, clients = case.split(":")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "run"
+            rows, feel_peak = run_feel(model, int(clients), args.rounds, out)
+            plain = json.loads(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--replay",
+                        model,
+                        clients,
+                        str(out / "rounds.jsonl"),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+        feel_s = statistics.median(r["round_wall_time_s"] for r in rows[1:])
+        plain_s = statistics.median(plain["times"][1:])
+        print(
+            f"| {model} | {clients} | {feel_s:.3f} | {plain_s:.3f} | {feel_s / plain_s:.2f} "
+            f"| {feel_peak / 1e9:.2f} | {plain['peak'] / 1e9:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
