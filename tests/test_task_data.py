@@ -58,3 +58,11 @@ def test_cifar10_is_read_from_data_dir_and_standardised(tmp_path, monkeypatch):
     np.testing.assert_allclose(data.x_train.mean(axis=(0, 2, 3)), 0.0, atol=1e-4)
     np.testing.assert_allclose(data.x_train.std(axis=(0, 2, 3)), 1.0, atol=1e-4)
     assert data.y_train.dtype == np.int64 and set(data.y_train) == {1}
+
+
+def test_synthetic_cifar_is_cifar_shaped_and_seeded():
+    data = load_dataset("synthetic-cifar")
+    assert data.x_train.shape == (5000, 3, 32, 32) and data.x_test.shape == (1000, 3, 32, 32)
+    assert (data.num_classes, data.in_channels, data.image_size) == (10, 3, 32)
+    assert set(np.unique(data.y_train)) == set(range(10))
+    assert abs(float(data.x_train.mean())) < 0.01
