@@ -56,8 +56,13 @@ def test_gradient_bits_set_the_gradient_size(tmp_path):
 
 
 def test_gpu_scenario_runs(tmp_path):
+    from fleet import FleetConfig
+
     _, rows = simulate(tmp_path, scenario="gpu")
     assert all(r["round_latency_s"] > 0 for r in rows)
+    # Lemma 2: with GPU profiles every batch lies in the compute-bound region.
+    threshold = FleetConfig().gpu_batch_threshold
+    assert all(b >= threshold for r in rows for b in r["batch_sizes"])
 
 
 def test_fading_reschedules_every_round(tmp_path):
