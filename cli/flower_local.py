@@ -16,12 +16,14 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -53,10 +55,12 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def _healthy(port: int) -> bool:
-    """Return whether the SuperLink on ``port`` answers its health endpoint."""
+def healthy(port: int, tls: ssl.SSLContext | None = None) -> bool:
+    """Return whether the SuperLink on ``port`` answers its health endpoint (HTTPS with ``tls``)."""
+    scheme = "http" if tls is None else "https"
+    url = f"{scheme}://127.0.0.1:{port}/health"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as reply:
+        with urllib.request.urlopen(url, timeout=0.5, context=tls) as reply:
             return reply.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -70,6 +74,8 @@ class LocalSuperLink:
     log_file
         Where the SuperLink writes its log.
     """
+
+    connection = CONNECTION
 
     def __init__(self, log_file: Path) -> None:
         self.log_file = Path(log_file)
@@ -106,16 +112,9 @@ class LocalSuperLink:
         """Stop the SuperLink and everything started through it."""
         self.stop()
 
-    def start(self) -> None:
-        """Start ``flower-superlink`` as the leader of a new process group.
-
-        Raises
-        ------
-        RuntimeError
-            If it exits or is not healthy within ``STARTUP_TIMEOUT_S``.
-        """
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        command = [
+    def command(self) -> list[str]:
+        """Return the ``flower-superlink`` command line: simulation, loopback, private ports."""
+        return [
             executable("flower-superlink"),
             "--insecure",
             "--simulation",
@@ -126,8 +125,22 @@ class LocalSuperLink:
             f"--database={self.home / 'state.db'}",
             f"--log-file={self.log_file}",
         ]
+
+    def healthy(self) -> bool:
+        """Return whether the SuperLink answers its health endpoint."""
+        return healthy(self.http_port)
+
+    def start(self) -> None:
+        """Start :meth:`command` as the leader of a new process group.
+
+        Raises
+        ------
+        RuntimeError
+            If it exits or is not healthy within ``STARTUP_TIMEOUT_S``.
+        """
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            command,
+            self.command(),
             cwd=self.home,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -135,7 +148,7 @@ class LocalSuperLink:
             start_new_session=True,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(self.http_port):
+        while not self.healthy():
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"flower-superlink exited with code {self.process.returncode}; "
@@ -160,7 +173,7 @@ class LocalSuperLink:
     def start_run(
         self, app_dir: Path, run_config: Path, federation_config: str, log: IO[Any]
     ) -> subprocess.Popen:
-        """Start ``flwr run <app_dir> local --stream``, its output going to ``log``.
+        """Start ``flwr run <app_dir> <connection> --stream``, its output going to ``log``.
 
         Parameters
         ----------
@@ -169,27 +182,27 @@ class LocalSuperLink:
         run_config
             A TOML file of run-config overrides.
         federation_config
-            Simulation settings, e.g. ``"num-supernodes=6 client-resources-num-cpus=1"``.
+            Simulation settings, e.g. ``"num-supernodes=6 client-resources-num-cpus=1"``;
+            empty for none.
         log
             An open file for the run's output (the streamed log included).
         """
+        federation = ["--federation-config", federation_config] if federation_config else []
         return self.flwr(
             "run",
             str(app_dir),
-            CONNECTION,
+            self.connection,
             "--stream",
             "--run-config",
             str(run_config),
-            "--federation-config",
-            federation_config,
+            *federation,
             stdout=log,
         )
 
     def run_status(self, run_id: int) -> str:
         """Return the status of run ``run_id``: ``finished:completed``, ``finished:failed``, ..."""
-        listing = self.flwr(
-            "ls", CONNECTION, "--run-id", str(run_id), "--format", "json", stdout=subprocess.PIPE
-        )
+        arguments = ("ls", self.connection, "--run-id", str(run_id), "--format", "json")
+        listing = self.flwr(*arguments, stdout=subprocess.PIPE)
         out, _ = listing.communicate(timeout=60)
         runs = json.loads(out).get("runs", [])
         return runs[0]["status"] if runs else "unknown"
@@ -201,7 +214,7 @@ class LocalSuperLink:
                 child.terminate()
                 child.wait(STOP_TIMEOUT_S)
         if self.process is not None and self.process.poll() is None:
-            _kill_tree(self.process)
+            kill_trees([self.process])
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -239,17 +252,22 @@ def _signal_groups(groups: set[int], signum: int) -> set[int]:
     return alive
 
 
-def _kill_tree(process: subprocess.Popen) -> None:
-    """SIGTERM ``process`` and its descendants' groups; SIGKILL what is left after a grace time."""
-    groups = _process_groups(process.pid) | {process.pid}
-    alive = _signal_groups(groups, signal.SIGTERM)
+def kill_trees(processes: Sequence[subprocess.Popen], signum: int = signal.SIGTERM) -> None:
+    """Send ``signum`` to the processes and their descendants' groups; SIGKILL what is left.
+
+    The grace time before SIGKILL is ``STOP_TIMEOUT_S``; the processes are reaped.
+    """
+    groups = {pgid for p in processes for pgid in _process_groups(p.pid) | {p.pid}}
+    alive = _signal_groups(groups, signum)
     deadline = time.monotonic() + STOP_TIMEOUT_S
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        process.poll()  # reap our own child, or its group never empties
+        for process in processes:
+            process.poll()  # reap our own children, or their groups never empty
         alive = _signal_groups(alive, 0)
     _signal_groups(alive, signal.SIGKILL)
-    process.wait()
+    for process in processes:
+        process.wait()
 
 
 def run_id_from_output(text: str) -> int | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from cli.errors import UsageError
 
-SUBCOMMANDS = ("schedule", "simulate", "profile")
+SUBCOMMANDS = ("schedule", "simulate", "deploy_local", "profile", "compare")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import tempfile
 import time
+import tomllib
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -26,9 +28,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.app_dir import build_app_dir, project_dir
 from cli.errors import UsageError
 from cli.flower_local import LocalSuperLink, run_id_from_output
+from cli.orphans import mark, stop_orphans, unmark
 from cli.progress import RoundsTail, round_line
 from server.config import DEFAULTS
 from server.results import ROUNDS_FILE, SUMMARY_FILE
+from task.errors import ConfigError
 
 COMPLETED = "finished:completed"
 LOG_FILE = "flower.log"
@@ -37,15 +41,28 @@ POLL_S = 0.5
 # The last line of a Python traceback, e.g. "task.errors.ConfigError: data-dir: ...".
 _EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b")
 
+CLIENTS = 6
 # Run-config keys whose option is named differently, and keys set from other options.
 OPTION_NAMES = {"num-server-rounds": "rounds"}
-DERIVED_KEYS = ("min-nodes",)
+DERIVED_KEYS = ("min-nodes", "resume")
 PATH_KEYS = ("data-dir", "fleet-file", "results-dir")
 
 HELP = {
-    "scheme": "training scheme: proposed (the paper's optimal policy), a scheduler policy "
-    "(online, full, random, fixed, equal) or package.module:Class",
-    "num-server-rounds": "communication rounds",
+    "scheme": "training scheme: proposed (the paper's optimal policy), online, full, random, "
+    "gradient-feel, model-feel, individual, a scheduler policy (fixed, equal) or "
+    "package.module:Class",
+    "num-server-rounds": "communication rounds (at most)",
+    "round-timeout-s": "seconds to wait for the devices to connect and to reply in each phase "
+    "of a round; the round goes on with those that replied",
+    "time-budget-s": "stop once the simulated time reaches this many seconds (0: no budget)",
+    "equal-slots": "equal TDMA slots for online, full, random, model-feel and individual",
+    "fixed-batch": "batch per device of gradient-feel (0: B^max, capped at the local data)",
+    "local-batch": "mini-batch size of the local epochs of model-feel and individual",
+    "patience": "individual: epochs without a better training loss before a device stops",
+    "min-delta": "individual: training-loss decrease that counts as better",
+    "min-devices": "stop the run when fewer devices than this are left in a round after "
+    "excluding the faulty ones",
+    "inject-faults": "probability that a device's reply is faulty (seeded fault injection)",
     "seed": "seed of the fleet, partitions, sampling and model initialisation",
     "dataset": "dataset (digits is bundled; cifar10 needs --data-dir)",
     "data-dir": "directory holding the dataset files",
@@ -76,14 +93,8 @@ def option_name(key: str) -> str:
     return "--" + OPTION_NAMES.get(key, key)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``simulate`` subcommand; its options mirror the run config."""
-    parser = subparsers.add_parser(
-        "simulate",
-        help="train in Flower's Simulation Engine and write the results directory",
-        description="Train with the FEEL strategy in Flower's Simulation Engine (Ray backend); "
-        "options mirror the app's run config.",
-    )
+def add_run_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add one option per run-config key (but the derived ones) to ``parser``."""
     for key, default in DEFAULTS.items():
         if key in DERIVED_KEYS:
             continue
@@ -99,8 +110,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             kwargs["type"] = type(default)
             kwargs["metavar"] = "PATH" if key in PATH_KEYS else type(default).__name__.upper()
         parser.add_argument(option_name(key), **kwargs)
+    parser.add_argument("--name", help="name of the results folder under ./results")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand; its options mirror the run config."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="train in Flower's Simulation Engine and write the results directory",
+        description="Train with the FEEL strategy in Flower's Simulation Engine (Ray backend); "
+        "options mirror the app's run config.",
+    )
+    add_run_config_options(parser)
     parser.add_argument(
-        "--clients", type=int, default=6, metavar="INT", help="number of devices K (default: 6)"
+        "--clients", type=int, metavar="INT", help=f"number of devices K (default: {CLIENTS})"
     )
     parser.add_argument(
         "--cpus-per-client",
@@ -109,7 +132,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="INT",
         help="CPU cores per simulated client (default: 1)",
     )
-    parser.add_argument("--name", help="name of the results folder under ./results")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR after its last complete round (it keeps its options)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -121,14 +148,76 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
     UsageError
         Naming the option and the value of the first bad input.
     """
-    from scheduler import PolicyError
-    from server.config import resolve_run_config
-    from strategy import policy_for_scheme
-    from task.errors import ConfigError
-
-    for option, value in (("--clients", args.clients), ("--cpus-per-client", args.cpus_per_client)):
+    clients = CLIENTS if args.clients is None else args.clients
+    for option, value in (("--clients", clients), ("--cpus-per-client", args.cpus_per_client)):
         if value < 1:
             raise UsageError(option, f"must be >= 1, got {value}")
+    return resolve_options(args, clients)
+
+
+def resume_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the run config of the run in ``--resume RUN_DIR``, set to resume.
+
+    Raises
+    ------
+    UsageError
+        If RUN_DIR holds no run, or an option would change the run.
+    """
+    directory = Path(args.resume).expanduser().resolve()
+    path = directory / RUN_CONFIG_FILE
+    if not path.is_file():
+        raise UsageError("--resume", f"no {RUN_CONFIG_FILE} in {str(directory)!r}")
+    given = [key for key in DEFAULTS if key not in DERIVED_KEYS and getattr(args, key) is not None]
+    changed = [option_name(key) for key in given]
+    changed += [option for option in ("--clients", "--name") if getattr(args, option[2:])]
+    if changed:
+        raise UsageError(changed[0], "cannot be changed when resuming a run (--resume)")
+    saved = tomllib.loads(path.read_text())
+    return _checked({**saved, "resume": True, "results-dir": str(directory)})
+
+
+def _usage(exc: ConfigError) -> UsageError:
+    """Return the usage error of a bad run-config value, naming its option."""
+    if exc.field in DEFAULTS:
+        return UsageError(option_name(exc.field), exc.message)
+    if exc.field == "num-partitions":
+        return UsageError("--clients", exc.message)
+    return UsageError("--fleet-file", str(exc))  # a fleet file's devices[i].<field>
+
+
+def _checked(given: dict[str, Any]) -> dict[str, Any]:
+    """Return the full run config of the values ``given``, checked.
+
+    Raises
+    ------
+    UsageError
+        Naming the option and the value of the first bad input.
+    """
+    from scheduler import PolicyError
+    from server.config import resolve_run_config
+    from strategy import check_scheme
+
+    try:
+        config = resolve_run_config(given)
+        check_scheme(config)
+    except ConfigError as exc:
+        raise _usage(exc) from None
+    except PolicyError as exc:
+        raise UsageError("--scheme", str(exc)) from None
+    return config
+
+
+def resolve_options(args: argparse.Namespace, num_nodes: int) -> dict[str, Any]:
+    """Return the full, checked run config of the run-config options in ``args``.
+
+    ``num_nodes`` devices take part (``min-nodes``); a missing ``--results-dir`` becomes
+    ``results/<--name or a timestamp>``; paths become absolute.
+
+    Raises
+    ------
+    UsageError
+        Naming the option and the value of the first bad input.
+    """
     given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
     if "results-dir" not in given:
         name = args.name or datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -138,22 +227,19 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
             given[key] = str(Path(given[key]).expanduser().resolve())
     if given.get("fleet-file") and not Path(given["fleet-file"]).is_file():
         raise UsageError("--fleet-file", f"no such file {given['fleet-file']!r}")
-    given["min-nodes"] = args.clients
-    try:
-        config = resolve_run_config(given)
-        policy_for_scheme(config["scheme"])
-    except ConfigError as exc:
-        raise UsageError(option_name(exc.field), exc.message) from None
-    except PolicyError as exc:
-        raise UsageError("--scheme", str(exc)) from None
-    return config
+    given["min-nodes"] = num_nodes
+    return _checked(given)
 
 
 def _prepare_results_dir(config: dict[str, Any]) -> Path:
-    """Create the results directory, drop an old run's files, write the run config."""
+    """Create the results directory, drop an old run's files, write the run config.
+
+    A resumed run keeps its rounds; processes a killed run left behind are stopped first.
+    """
     directory = Path(config["results-dir"])
     directory.mkdir(parents=True, exist_ok=True)
-    for name in (ROUNDS_FILE, SUMMARY_FILE):
+    stop_orphans(directory)
+    for name in (SUMMARY_FILE,) if config["resume"] else (ROUNDS_FILE, SUMMARY_FILE):
         (directory / name).unlink(missing_ok=True)
     (directory / RUN_CONFIG_FILE).write_text(tomli_w.dumps(config))
     return directory
@@ -188,14 +274,61 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the simulation; return 0 when the run completed, 1 when it failed."""
-    config = run_config(args)
+    """Run (or resume) the simulation; return 0 when the run completed, 1 when it failed."""
+    from cli.preflight import check_simulation
+    from server.checkpoint import completed_rounds
+
+    config = resume_config(args) if args.resume else run_config(args)
+    clients = config["min-nodes"]
+    try:
+        check_simulation(config, clients)
+    except ConfigError as exc:
+        raise _usage(exc) from None
+    if config["resume"]:
+        directory = Path(config["results-dir"])
+        done = completed_rounds(directory)
+        print(f"resuming after round {done} of {config['num-server-rounds']}")
+        if done >= config["num-server-rounds"] and (directory / SUMMARY_FILE).is_file():
+            return 0  # a run killed before its summary goes on to write it
+    federation = f"num-supernodes={clients} client-resources-num-cpus={args.cpus_per_client}"
+    return run_app(
+        "feel simulate",
+        config,
+        lambda directory: LocalSuperLink(directory / "superlink.log"),
+        federation,
+    )
+
+
+def run_app(
+    command: str,
+    config: dict[str, Any],
+    open_link: Callable[[Path], LocalSuperLink],
+    federation: str = "",
+) -> int:
+    """Run the app with ``config`` through a SuperLink, show its rounds, check its status.
+
+    Parameters
+    ----------
+    command
+        The name shown in the header line, e.g. ``feel simulate``.
+    config
+        The full run config (:func:`resolve_options`).
+    open_link
+        Returns the SuperLink (not started yet) given the results directory; it is entered
+        as a context manager, so it is stopped however the run ends.
+    federation
+        ``--federation-config`` of ``flwr run``; empty for none.
+
+    Returns
+    -------
+    int
+        0 when the run completed, 1 when it failed.
+    """
     console = Console(soft_wrap=True)
     directory = _prepare_results_dir(config)
-    federation = f"num-supernodes={args.clients} client-resources-num-cpus={args.cpus_per_client}"
     started = time.monotonic()
     console.print(
-        f"feel simulate: scheme {config['scheme']}, {args.clients} devices, "
+        f"{command}: scheme {config['scheme']}, {config['min-nodes']} devices, "
         f"{config['num-server-rounds']} rounds, {config['dataset']}/{config['model']}; "
         f"results in {directory}"
     )
@@ -204,7 +337,10 @@ def run(args: argparse.Namespace) -> int:
         app = project_dir() or build_app_dir(
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feel-app-")))
         )
-        link = stack.enter_context(LocalSuperLink(directory / "superlink.log"))
+        link = open_link(directory)
+        mark(directory, link.home)  # before it starts: see cli.orphans
+        stack.callback(unmark, directory)
+        stack.enter_context(link)
         log = stack.enter_context((directory / LOG_FILE).open("w"))
         flwr_run = link.start_run(app, directory / RUN_CONFIG_FILE, federation, log)
         _follow(flwr_run, directory, config["num-server-rounds"], console)

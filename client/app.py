@@ -7,8 +7,15 @@ Message contract (strategy side: ``strategy/``):
 - ``train`` with the global ``arrays`` and ``config["batch-size"]`` (and optionally
   ``"gradient-bits"``) -> ``grads`` (one array per parameter), ``buffers`` (BN statistics
   after the step) and ``metrics`` (``batch-size``, ``train-loss``, ``partition-id``).
+- ``train.epoch`` (model-based schemes) with the ``arrays`` to start from,
+  ``config["local-batch"]`` and ``config["learning-rate"]`` -> ``arrays`` (the model after one
+  local epoch) and ``metrics`` (``num-examples``, ``train-loss``, ``partition-id``).
 
-The only state kept between rounds is the sampling cursor, in ``context.state``.
+The server sends each device its sampling cursor (``config["sample-cursor"]``), so a device
+keeps no state; without one the cursor is kept in ``context.state``. With run-config
+``inject-faults`` > 0 replies are corrupted at that rate (:mod:`client.faults`). With node
+config ``profile-on-start = true`` a device times its training step at the first profile
+query and reports the fitted compute profile, kept in ``context.state`` for the run.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ from __future__ import annotations
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from client.local import Node, local_gradient, profile
+from client.epoch import local_epoch
+from client.faults import inject_profile, inject_train
+from client.local import Node, local_gradient, measure_compute, profile, reproducible_torch
 
 app = ClientApp()
 
 # context.state record holding the sampling cursor (examples consumed so far).
 SAMPLING_STATE = "sampling"
+# context.state record holding the compute profile measured with ``profile-on-start``.
+MEASURED_STATE = "measured-profile"
 
 
 def _node(context: Context) -> Node:
@@ -32,7 +43,12 @@ def _node(context: Context) -> Node:
 def query_profile(msg: Message, context: Context) -> Message:
     """Reply with this round's device profile."""
     server_round = int(msg.content["config"]["server-round"])
-    record = ConfigRecord(profile(_node(context), server_round))
+    node = _node(context)
+    if node.measures_compute:  # measured once, kept for the rest of the run
+        if MEASURED_STATE not in context.state:
+            context.state[MEASURED_STATE] = ConfigRecord(measure_compute(node))
+        node = node.with_compute(dict(context.state[MEASURED_STATE]))
+    record = ConfigRecord(inject_profile(profile(node, server_round), node.config, server_round))
     return Message(RecordDict({"profile": record}), reply_to=msg)
 
 
@@ -42,6 +58,8 @@ def train(msg: Message, context: Context) -> Message:
     node = _node(context)
     config = msg.content["config"]
     cursor = int(context.state[SAMPLING_STATE]["cursor"]) if SAMPLING_STATE in context.state else 0
+    cursor = int(config.get("sample-cursor", cursor))
+    reproducible_torch(node, int(config["server-round"]))
     result = local_gradient(
         node,
         msg.content["arrays"].to_torch_state_dict(),
@@ -56,10 +74,41 @@ def train(msg: Message, context: Context) -> Message:
         "train-loss": result.loss,
         "partition-id": node.partition_id,
     }
+    grads, metrics = inject_train(result.grads, metrics, node.config, int(config["server-round"]))
     content = RecordDict(
         {
-            "grads": ArrayRecord({k: Array(v) for k, v in result.grads.items()}),
+            "grads": ArrayRecord({k: Array(v) for k, v in grads.items()}),
             "buffers": ArrayRecord({k: Array(v) for k, v in result.buffers.items()}),
+            "metrics": MetricRecord(metrics),
+        }
+    )
+    return Message(content, reply_to=msg)
+
+
+@app.train("epoch")
+def train_epoch(msg: Message, context: Context) -> Message:
+    """Train the received model for one local epoch and return it (model-based schemes)."""
+    node = _node(context)
+    config = msg.content["config"]
+    reproducible_torch(node, int(config["server-round"]))
+    result = local_epoch(
+        node,
+        msg.content["arrays"].to_torch_state_dict(),
+        local_batch=int(config["local-batch"]),
+        learning_rate=float(config["learning-rate"]),
+        epoch=int(config["server-round"]) - 1,
+    )
+    metrics = {
+        "num-examples": result.num_examples,
+        "train-loss": result.loss,
+        "partition-id": node.partition_id,
+    }
+    arrays, metrics = inject_train(
+        result.arrays, metrics, node.config, int(config["server-round"]), "num-examples"
+    )
+    content = RecordDict(
+        {
+            "arrays": ArrayRecord({k: Array(v) for k, v in arrays.items()}),
             "metrics": MetricRecord(metrics),
         }
     )

@@ -6,6 +6,7 @@ cached per process, since a simulation actor serves many devices.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,10 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from fleet import Device, FleetConfig, Workload, device_for, profile_record
+from fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
+from fleet.devices import KNOWN_FIELDS
 from server.config import DEFAULTS, resolve_run_config
 from task.errors import ConfigError
 from task.seeding import stream_rng
+
+# The node-config keys every device has (set by the simulation engine, or ``--node-config``).
+NODE_KEYS = ("partition-id", "num-partitions")
+# Device fields a node config may set, in kebab case (``cpu-hz``, ``distance-m``, ...).
+DEVICE_KEYS = tuple(field.replace("_", "-") for field in KNOWN_FIELDS)
+# Node-config switch (bool): measure the compute profile on the device (:func:`measure_compute`).
+PROFILE_ON_START = "profile-on-start"
+# Timed and untimed training steps per batch size when measuring.
+MEASURE_REPEATS, MEASURE_WARMUP = 3, 1
 
 
 @dataclass(frozen=True)
@@ -42,16 +53,55 @@ class Node:
 
     @classmethod
     def from_context(cls, node_config: Mapping[str, Any], run_config: Mapping[str, Any]) -> Node:
-        """Read the node config and the run config of a Flower ``Context``."""
-        try:
-            pid, count = int(node_config["partition-id"]), int(node_config["num-partitions"])
-        except KeyError as exc:
-            raise ConfigError(f"node-config.{exc.args[0]}", "missing") from None
+        """Read the node config and the run config of a Flower ``Context``.
+
+        Raises
+        ------
+        ConfigError
+            Naming the node-config key (``node-config.<key>``) that is missing, unknown
+            (neither a partition key, a run-config key nor a device field) or bad.
+        """
+        for key in node_config:
+            if key not in (*NODE_KEYS, PROFILE_ON_START, *DEVICE_KEYS) and key not in DEFAULTS:
+                known = ", ".join((*NODE_KEYS, PROFILE_ON_START, *DEVICE_KEYS))
+                raise ConfigError(
+                    f"node-config.{key}", f"unknown key; known: {known} and the run-config keys"
+                )
+        if not isinstance(node_config.get(PROFILE_ON_START, False), bool):
+            raise ConfigError(
+                f"node-config.{PROFILE_ON_START}",
+                f"expected true or false, got {node_config[PROFILE_ON_START]!r}",
+            )
+        pid, count = (_node_int(node_config, key) for key in NODE_KEYS)
         if not 0 <= pid < count:
             raise ConfigError("node-config.partition-id", f"must be in [0, {count}), got {pid}")
         local = {key: value for key, value in node_config.items() if key in DEFAULTS}
-        config = resolve_run_config({**run_config, **local})
+        try:
+            config = resolve_run_config({**run_config, **local})
+        except ConfigError as exc:
+            if exc.field in local:
+                raise ConfigError(f"node-config.{exc.field}", exc.message) from None
+            raise
         return cls(pid, count, config, dict(node_config))
+
+    @property
+    def measures_compute(self) -> bool:
+        """Whether the node config asks to measure the compute profile here."""
+        return bool(self.overrides.get(PROFILE_ON_START, False))
+
+    def with_compute(self, fields: Mapping[str, float]) -> Node:
+        """Return the node with measured compute ``fields``; node-config fields still win."""
+        return dataclasses.replace(self, overrides={**fields, **self.overrides})
+
+
+def _node_int(node_config: Mapping[str, Any], key: str) -> int:
+    """Return the integer ``key`` of the node config."""
+    if key not in node_config:
+        raise ConfigError(f"node-config.{key}", "missing")
+    value = node_config[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"node-config.{key}", f"expected an integer, got {value!r}")
+    return value
 
 
 def _dataset(config: Mapping[str, Any]) -> Any:
@@ -112,9 +162,66 @@ def device(node: Node) -> Device:
     )
 
 
+def measure_compute(node: Node) -> dict[str, float]:
+    """Time the model's training step here and fit the run's compute model (``feel profile``).
+
+    CPU scenario: Eq. (9) at the device's clock (its ``cpu-hz``, given or derived), so that
+    C B / f is the measured time; GPU scenario: Eq. (27) and the update time of Eq. (28).
+    Returns the compute fields in kebab case (``cycles-per-sample``, ...).
+    """
+    from profiler.report import build_report
+    from profiler.timing import default_batches, device_name, time_model
+    from task.training import resolve_device
+
+    config = node.config
+    data = _dataset(config)
+    shape = (data.in_channels, data.image_size, data.image_size)
+    hardware = resolve_device(config["device"])
+    timings = time_model(
+        new_model(config),
+        shape,
+        data.num_classes,
+        default_batches(config["max-batch"]),
+        hardware,
+        MEASURE_REPEATS,
+        MEASURE_WARMUP,
+    )
+    workload = _workload(config["model"], config["dataset"], config["data-dir"])
+    compute = device(node).compute
+    report = build_report(
+        model_name=config["model"],
+        input_shape=shape,
+        device=hardware.type,
+        device_name=device_name(hardware),
+        timings=timings,
+        cpu_hz=getattr(compute, "cpu_hz", CPU_HZ_TIERS[-1]),  # GPU fields do not use it
+        training_flops_per_sample=workload.training_flops_per_sample,
+        update_flops=workload.update_flops,
+    )
+    fields = report[f"{config['scenario']}_profile"]
+    return {key.replace("_", "-"): float(value) for key, value in fields.items()}
+
+
 def profile(node: Node, server_round: int) -> dict[str, int | float | str]:
     """Return the reply to ``query.profile`` for ``server_round`` (message contract)."""
     return profile_record(device(node), server_round, len(local_indices(node)), node.config["seed"])
+
+
+def reproducible_torch(node: Node, server_round: int) -> None:
+    """Make this device's torch work in ``server_round`` depend on (seed, partition, round) only.
+
+    One intra-op thread: the serial CPU of Eq. (9), and sums that do not change with the
+    cores Ray gives an actor (with 2 threads the CNN's gradient differs in the last bits).
+    Deterministic algorithms where torch has them (a warning names any that lacks one, e.g.
+    some CUDA backward passes, so bitwise reproducibility holds on CPU). The global generator
+    (dropout) is seeded per device and round, whichever actor serves the device.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    rng = stream_rng("client.torch", node.config["seed"], node.partition_id, server_round)
+    torch.manual_seed(int(rng.integers(2**63)))
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,24 @@ def load_fleet_file(
     return tuple(fleet)
 
 
+def check_fleet_file(path: str, scenario: str, num_devices: int) -> None:
+    """Check a fleet file before a run: valid, and a device for each of ``num_devices``.
+
+    CPU costs a device leaves out default to the model's (:func:`load_fleet_file`); any
+    positive workload validates the same, so a unit one stands in for the model's.
+
+    Raises
+    ------
+    FleetError
+        As :func:`load_fleet_file`, or naming ``devices`` if there are too few.
+    """
+    fleet = load_fleet_file(path, scenario, Workload(1.0, 1.0), 1.0)
+    if len(fleet) < num_devices:
+        raise FleetError(
+            "devices", f"{path} lists {len(fleet)} devices, fewer than the {num_devices} of the run"
+        )
+
+
 def device_for(
     partition_id: int,
     num_partitions: int,

@@ -10,16 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, Context, MetricRecord
+from flwr.app import Array, ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
 from server.build import build_strategy
+from server.checkpoint import (
+    Checkpoint,
+    resume_point,
+    rng_state,
+    rounds_after,
+    save_checkpoint,
+    set_rng_state,
+)
 from server.config import resolve_run_config
 from server.evaluation import Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
-from strategy import FeelStrategy
+from strategy import FeelStrategy, TrainingComplete
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
@@ -29,37 +37,58 @@ app = ServerApp()
 
 
 class RoundLogger:
-    """Flower's ``evaluate_fn``: evaluates the global model and writes the round's row.
+    """Flower's ``evaluate_fn``: evaluates the global model, checkpoints, writes the round's row.
 
     Flower calls it at round 0 (initial model) and after each round's aggregation, so the
-    strategy's record of that round is ready.
+    strategy's record of that round is ready. A resumed run (``resumed``) goes on with the
+    checkpoint's rows, initial metrics and wall time, and skips the round-0 evaluation.
     """
 
     def __init__(
-        self, strategy: FeelStrategy, evaluator: Evaluator, writer: ResultsWriter, started: float
+        self,
+        strategy: FeelStrategy,
+        evaluator: Evaluator,
+        writer: ResultsWriter,
+        started: float,
+        config: Mapping[str, Any],
+        resumed: Checkpoint | None = None,
     ) -> None:
         self.strategy = strategy
         self.evaluator = evaluator
         self.writer = writer
-        self.started = started
+        self.started = started - (resumed.wall_time_s if resumed else 0.0)
         self.last = started
-        self.initial: dict[str, float] = {}
+        self.config = dict(config)
+        self.rows = list(resumed.rows) if resumed else []
+        self.initial: dict[str, float] = dict(resumed.initial) if resumed else {}
 
-    def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        """Evaluate ``arrays``; for rounds >= 1 append the row to ``rounds.jsonl``."""
+    def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        """Evaluate ``arrays``; for rounds >= 1 checkpoint, then append the row."""
+        if server_round == 0 and self.initial:  # resumed
+            return None
         metrics = self.evaluator(arrays)
         now = time.monotonic()
         if server_round == 0:
             self.initial = metrics
         else:
             record = self.strategy.records[-1]
-            self.writer.append_round(
-                round_row(record, metrics, now - self.started, now - self.last)
+            self.rows.append(round_row(record, metrics, now - self.started, now - self.last))
+            checkpoint = Checkpoint(
+                round=record.round,
+                config=self.config,
+                model={name: array.numpy() for name, array in arrays.items()},
+                strategy=self.strategy.state_dict(),
+                rows=self.rows,
+                initial=self.initial,
+                wall_time_s=now - self.started,
+                rng=rng_state(),
             )
+            save_checkpoint(self.writer.directory, checkpoint)
+            self.writer.append_round(self.rows[-1])
             log(
                 INFO,
                 "round %d: simulated time %.2f s, test accuracy %.4f",
-                server_round,
+                record.round,
                 record.sim_time_s,
                 metrics["test_accuracy"],
             )
@@ -73,10 +102,16 @@ def results_directory(path: str, run_id: int) -> Path:
 
 
 def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
-    """Train for the configured rounds and write the results; return the results directory."""
+    """Train for the configured rounds and write the results; return the results directory.
+
+    With run-config ``resume`` the run goes on after the last round checkpointed in the
+    results directory (:mod:`server.checkpoint`).
+    """
     started = time.monotonic()
     config = resolve_run_config(run_config)
-    writer = ResultsWriter(results_directory(config["results-dir"], run_id))
+    directory = results_directory(config["results-dir"], run_id)
+    resumed = resume_point(directory, config)
+    writer = ResultsWriter(directory, resumed.rows if resumed else ())
     torch.manual_seed(config["seed"])
     data = load_dataset(config["dataset"], config["data-dir"] or None)
     model = build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
@@ -85,19 +120,31 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     evaluator = Evaluator(
         copy.deepcopy(model), data.x_test, data.y_test, resolve_device(config["device"])
     )
-    rounds = RoundLogger(strategy, evaluator, writer, started)
-    strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(model.state_dict()),
-        num_rounds=config["num-server-rounds"],
-        evaluate_fn=rounds,
-    )
+    rounds = RoundLogger(strategy, evaluator, writer, started, config, resumed)
+    initial, completed = ArrayRecord(model.state_dict()), 0
+    if resumed:
+        strategy.load_state_dict(resumed.strategy)
+        set_rng_state(resumed.rng)
+        initial = ArrayRecord({name: Array(value) for name, value in resumed.model.items()})
+        completed = resumed.round
+        log(INFO, "resuming after round %d", completed)
+    try:
+        with rounds_after(strategy, completed):
+            strategy.start(
+                grid=grid,
+                initial_arrays=initial,
+                num_rounds=config["num-server-rounds"] - completed,
+                timeout=config["round-timeout-s"],
+                evaluate_fn=rounds,
+            )
+    except TrainingComplete as done:
+        log(INFO, "training complete: %s", done)
     rows = read_rounds(writer.directory)
     model_facts = {
         "num_params": num_params,
         "gradient_size_bits": strategy.settings.gradient_size_bits,
     }
-    wall_time_s = time.monotonic() - started
+    wall_time_s = time.monotonic() - rounds.started
     writer.write_summary(summarize(config, rows, rounds.initial, wall_time_s, model_facts))
     plot_curves(rows, rounds.initial, writer.directory, label=config["scheme"])
     log(INFO, "results in %s", writer.directory)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scheduler.channel import ChannelParams
-from strategy import FeelStrategy, InstanceSettings, policy_for_scheme
+from strategy import FeelStrategy, InstanceSettings, build_scheme_strategy
 
 
 def channel_params(config: Mapping[str, Any]) -> ChannelParams:
@@ -33,12 +33,7 @@ def instance_settings(config: Mapping[str, Any], num_params: int) -> InstanceSet
 
 
 def build_strategy(config: Mapping[str, Any], num_params: int) -> FeelStrategy:
-    """Build the FEEL strategy of the run config for a model of ``num_params`` parameters."""
-    return FeelStrategy(
-        policy=policy_for_scheme(config["scheme"]),
-        settings=instance_settings(config, num_params),
-        learning_rate=config["learning-rate"],
-        base_batch=config["base-batch"],
-        gradient_bits=config["gradient-bits"],
-        min_nodes=config["min-nodes"],
-    )
+    """Build the strategy of the run config's scheme for a model of ``num_params`` parameters."""
+    strategy = build_scheme_strategy(config, instance_settings(config, num_params))
+    strategy.min_devices = config["min-devices"]
+    return strategy

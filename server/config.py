@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,7 +13,17 @@ Value = bool | int | float | str
 DEFAULTS: dict[str, Value] = {
     "scheme": "proposed",
     "num-server-rounds": 60,
+    "time-budget-s": 0.0,
+    "equal-slots": False,
+    "fixed-batch": 0,
+    "local-batch": 10,
+    "patience": 3,
+    "min-delta": 0.01,
     "min-nodes": 1,
+    "min-devices": 1,
+    "inject-faults": 0.0,
+    "resume": False,
+    "round-timeout-s": 3600.0,
     "seed": 0,
     "dataset": "digits",
     "data-dir": "",
@@ -50,7 +61,15 @@ def _positive() -> tuple[Callable[[float], bool], str]:
 
 _BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
     "num-server-rounds": _at_least(1),
+    "time-budget-s": _at_least(0),
+    "fixed-batch": _at_least(0),
+    "local-batch": _at_least(1),
+    "patience": _at_least(1),
+    "min-delta": _at_least(0),
     "min-nodes": _at_least(1),
+    "min-devices": _at_least(1),
+    "inject-faults": ((lambda v: 0 <= v <= 1), "must be between 0 and 1"),
+    "round-timeout-s": _positive(),
     "seed": _at_least(0),
     "dirichlet-alpha": _positive(),
     "gradient-bits": ((lambda v: 1 <= v <= 32), "must be between 1 and 32"),
@@ -82,19 +101,24 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 
 def _typed(key: str, value: Any) -> Value:
-    """``value`` converted to the type of the default of ``key`` (ints pass as floats)."""
+    """``value`` converted to the type of the default of ``key`` (ints pass as floats).
+
+    Floats must be finite (a power in dBm may be negative: it is still a positive power).
+    """
     kind = type(DEFAULTS[key])
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     if type(value) is not kind:
         raise ConfigError(key, f"expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(key, f"must be a finite number, got {value!r}")
     return value
 
 
 def resolve_run_config(run_config: Mapping[str, Any]) -> dict[str, Value]:
     """Overlay ``run_config`` on :data:`DEFAULTS` and check every value.
 
-    The scheme is checked where the policy is built (:func:`strategy.policy_for_scheme`).
+    The scheme is checked where the strategy is built (:func:`strategy.check_scheme`).
 
     Raises
     ------

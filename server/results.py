@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,16 +43,20 @@ def read_rounds(directory: Path) -> list[dict[str, Any]]:
 
 
 class ResultsWriter:
-    """Writes one run's results into ``directory`` (created; an old ``rounds.jsonl`` is emptied).
+    """Writes one run's results into ``directory`` (created).
 
-    Rows are flushed as they come so that a progress display can follow the file.
+    ``rounds.jsonl`` is replaced, atomically, by ``rows``: none for a new run, the rounds
+    done so far for a resumed one (:mod:`server.checkpoint`). Rows are flushed as they come
+    so that a progress display can follow the file.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, rows: Sequence[Mapping[str, Any]] = ()) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.rounds_path = self.directory / ROUNDS_FILE
-        self.rounds_path.write_text("")
+        temporary = self.rounds_path.with_name(ROUNDS_FILE + ".tmp")
+        temporary.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        os.replace(temporary, self.rounds_path)
 
     def append_round(self, row: Mapping[str, Any]) -> None:
         """Append one round's row to ``rounds.jsonl``."""

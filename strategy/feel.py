@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from logging import INFO, WARNING
 from typing import Any
 
@@ -19,15 +21,44 @@ from flwr.app import (
 )
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
-from flwr.serverapp.strategy.strategy_utils import sample_nodes
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from strategy.instance import InstanceSettings, build_instance
 from strategy.record import LatencySplit, RoundRecord
+from strategy.validation import (
+    ReplyError,
+    TooFewDevicesError,
+    check_profile,
+    check_train_reply,
+    error_summary,
+)
 
 PROFILE_QUERY = "query.profile"
+# Seconds between checks for connecting nodes.
+NODE_POLL_S = 1.0
+
+
+class TrainingComplete(Exception):  # noqa: N818 (a signal that training ended, not an error)
+    """Raised by ``configure_train`` when the strategy has nothing left to train.
+
+    The simulated-time budget is spent, or a one-shot scheme (individual learning) has
+    made its exchange. :func:`server.app.run` ends the run on it.
+    """
+
+
+def reply_sources(messages: Iterable[Message], replies: Iterable[Message]) -> dict[int, Message]:
+    """Return the replies to ``messages`` (as sent) keyed by the node each one answers for.
+
+    That is the destination of the message replied to: the error reply the SuperLink makes
+    for a node that stopped sending heartbeats (Node Unavailable) comes from the SuperLink's
+    own node id, not the node's.
+    """
+    destination = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}
+    return {
+        destination.get(r.metadata.reply_to_message_id, r.metadata.src_node_id): r for r in replies
+    }
 
 
 @dataclass(frozen=True)
@@ -39,6 +70,7 @@ class _RoundPlan:
     instance: Instance
     allocation: Allocation
     arrays: ArrayRecord
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,7 +80,7 @@ class _TrainReply:
     node_id: int
     batch_size: int
     loss: float
-    grads: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]
 
 
@@ -75,10 +107,31 @@ class FeelStrategy(FedAvg):
     gradient_bits
         Bits per gradient element b sent to the clients (they quantize below 32).
     min_nodes
-        Nodes to wait for before the first round.
+        Nodes to wait for before the first round (at most ``timeout`` seconds).
     timeout
-        Seconds to wait for the profile replies.
+        Seconds to wait for the nodes before the first round and for the profile replies;
+        pass it to :meth:`start` too, for the train replies. A round goes on with the
+        devices that answered in time.
+    time_budget_s
+        Simulated seconds after which no further round starts (0: no budget).
+
+    Attributes
+    ----------
+    min_devices
+        Usable devices a round needs (1 unless set, e.g. from run-config ``min-devices``):
+        with fewer left after excluding faulty replies (:mod:`strategy.validation`) the
+        round is not applied and :class:`TooFewDevicesError` stops the run.
+    cursors
+        Examples each partition has consumed so far; sent with its train message as
+        ``sample-cursor``, so the devices keep no state and a resumed run samples the same.
+
+    Subclasses (the model-based schemes) change the train message type, the reply's array
+    record (:attr:`update_key`) and the hooks ``_select``, ``_allocate``, ``_arrays_for`` and
+    ``_restrict``.
     """
+
+    message_type = MessageType.TRAIN
+    update_key = "grads"
 
     def __init__(
         self,
@@ -89,6 +142,7 @@ class FeelStrategy(FedAvg):
         gradient_bits: int = 32,
         min_nodes: int = 1,
         timeout: float = 3600.0,
+        time_budget_s: float = 0.0,
     ) -> None:
         super().__init__(
             fraction_train=1.0,
@@ -103,9 +157,16 @@ class FeelStrategy(FedAvg):
         self.base_batch = base_batch
         self.gradient_bits = gradient_bits
         self.timeout = timeout
+        self.time_budget_s = time_budget_s
         self.sim_time_s = 0.0
         self.records: list[RoundRecord] = []
+        self.min_devices = 1
+        self.cursors: dict[int, int] = {}
         self._plan: _RoundPlan | None = None
+        self._nodes_awaited = False
+        self._train_messages: list[Message] = []
+        # Partition id each node reported last, to name a node that stops answering.
+        self._partitions: dict[int, int] = {}
 
     def summary(self) -> None:
         """Log the FEEL configuration after FedAvg's."""
@@ -116,35 +177,116 @@ class FeelStrategy(FedAvg):
         log(INFO, "\t\t├── Gradient size: %.0f bits", self.settings.gradient_size_bits)
         log(INFO, "\t\t└── Learning rate: %g * sqrt(B / %d)", self.learning_rate, self.base_batch)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Return what a resumed run needs (JSON-ready): the clock, the cursors, the records.
+
+        The server update is plain SGD (Eq. 2): there is no optimizer state.
+        """
+        return {
+            "sim_time_s": self.sim_time_s,
+            "cursors": {str(pid): cursor for pid, cursor in self.cursors.items()},
+            "records": [record.to_dict() for record in self.records],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the state of :meth:`state_dict`."""
+        self.sim_time_s = float(state["sim_time_s"])
+        self.cursors = {int(pid): int(cursor) for pid, cursor in state["cursors"].items()}
+        self.records = [RoundRecord(**record) for record in state["records"]]
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        """Query the profiles, schedule the round and build one train message per device."""
-        profiles = self._query_profiles(server_round, grid)
-        instance = Instance.from_dict(build_instance(list(profiles.values()), self.settings))
-        allocation = self.policy.allocate(instance, round_index=server_round - 1)
+        """Query the profiles, schedule the round and build one train message per device.
+
+        Raises
+        ------
+        TrainingComplete
+            Once the simulated clock has reached ``time_budget_s``.
+        TooFewDevicesError
+            If fewer than ``min_devices`` sent a usable profile.
+        """
+        if self.time_budget_s and self.sim_time_s >= self.time_budget_s:
+            raise TrainingComplete(
+                f"simulated time {self.sim_time_s:.2f} s reached the budget "
+                f"{self.time_budget_s:g} s"
+            )
+        profiles, excluded = self._query_profiles(server_round, grid)
+        self._require_devices(server_round, len(profiles), excluded)
+        profiles = self._select(profiles)
+        instance = Instance.from_dict(
+            build_instance(list(profiles.values()), self._round_settings(profiles.values()))
+        )
+        allocation = self._allocate(instance, list(profiles.values()), server_round)
         self._plan = _RoundPlan(
             node_ids=list(profiles),
             partition_ids=[int(p["partition-id"]) for p in profiles.values()],
             instance=instance,
             allocation=allocation,
             arrays=arrays,
+            excluded=excluded,
         )
         log(INFO, "configure_train: batch sizes %s", allocation.batch_sizes.tolist())
-        return [
+        messages = [
             Message(
                 RecordDict(
                     {
-                        self.arrayrecord_key: arrays,
-                        self.configrecord_key: self._train_config(config, server_round, batch),
+                        self.arrayrecord_key: self._arrays_for(partition_id, arrays),
+                        self.configrecord_key: self._with_cursor(
+                            self._train_config(config, server_round, batch), partition_id
+                        ),
                     }
                 ),
                 dst_node_id=node_id,
-                message_type=MessageType.TRAIN,
+                message_type=self.message_type,
                 group_id=str(server_round),
             )
-            for node_id, batch in zip(self._plan.node_ids, allocation.batch_sizes, strict=True)
+            for node_id, partition_id, batch in zip(
+                self._plan.node_ids, self._plan.partition_ids, allocation.batch_sizes, strict=True
+            )
         ]
+        for partition_id, batch in zip(
+            self._plan.partition_ids, allocation.batch_sizes, strict=True
+        ):
+            self.cursors[partition_id] = self.cursors.get(partition_id, 0) + int(batch)
+        self._train_messages = messages
+        return messages
+
+    def _with_cursor(self, config: ConfigRecord, partition_id: int) -> ConfigRecord:
+        """Return ``config`` with the partition's sampling cursor (``sample-cursor``)."""
+        return ConfigRecord({**config, "sample-cursor": self.cursors.get(partition_id, 0)})
+
+    def _require_devices(self, server_round: int, usable: int, excluded: Mapping) -> None:
+        """Stop the run if fewer than ``min_devices`` devices are usable this round."""
+        if usable < self.min_devices:
+            raise TooFewDevicesError(
+                f"round {server_round}: {usable} usable device(s), fewer than min-devices "
+                f"{self.min_devices} (excluded: {dict(excluded)}); the round is not applied "
+                "and the run stops"
+            )
+
+    def _round_settings(self, profiles: Iterable[Mapping[str, Any]]) -> InstanceSettings:
+        """Return the settings with B^max capped at the smallest local dataset (B_k <= N_k)."""
+        smallest = min(int(p["num-examples"]) for p in profiles)
+        return replace(self.settings, max_batch=min(self.settings.max_batch, smallest))
+
+    def _select(self, profiles: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """Return the devices (node id -> profile) that train this round: all of them."""
+        return profiles
+
+    def _allocate(
+        self, instance: Instance, profiles: list[dict[str, Any]], server_round: int
+    ) -> Allocation:
+        """Return the round's batches and slots: the policy's allocation of ``instance``."""
+        return self.policy.allocate(instance, round_index=server_round - 1)
+
+    def _arrays_for(self, partition_id: int, arrays: ArrayRecord) -> ArrayRecord:
+        """Return the model sent to ``partition_id``: the global one."""
+        return arrays
+
+    def _restrict(self, indices: list[int]) -> Allocation:
+        """Return the planned allocation re-evaluated for the devices at ``indices``."""
+        return restrict(self._plan.instance, self._plan.allocation, indices)
 
     def _train_config(
         self, config: ConfigRecord, server_round: int, batch_size: int
@@ -159,45 +301,90 @@ class FeelStrategy(FedAvg):
             }
         )
 
-    def _query_profiles(self, server_round: int, grid: Grid) -> dict[int, dict[str, Any]]:
-        """Ask every node for its profile; return node id -> profile in partition-id order.
+    def _await_nodes(self, server_round: int, grid: Grid) -> list[int]:
+        """Return the connected nodes; the first time, once ``min_nodes`` are (or on timeout).
+
+        Later rounds go on at once with the nodes connected then, unlike Flower's
+        ``sample_nodes``, which blocks until ``min_nodes`` are: a device that dropped out
+        never holds the run up, and one that came back takes part again.
 
         Raises
         ------
         RuntimeError
-            If no node answers, or two nodes report the same partition id.
+            If no node is connected.
         """
-        sample_size = max(len(list(grid.get_node_ids())), self.min_train_nodes)
-        node_ids, _ = sample_nodes(grid, self.min_available_nodes, sample_size)
+        node_ids = list(grid.get_node_ids())
+        if not self._nodes_awaited:
+            deadline = time.monotonic() + self.timeout
+            while len(node_ids) < self.min_available_nodes and time.monotonic() < deadline:
+                time.sleep(NODE_POLL_S)
+                node_ids = list(grid.get_node_ids())
+            self._nodes_awaited = True
+        if not node_ids:
+            raise RuntimeError(f"round {server_round}: no node connected")
+        if len(node_ids) < self.min_available_nodes:
+            log(WARNING, "round %d: %d nodes connected", server_round, len(node_ids))
+        return node_ids
+
+    def _query_profiles(
+        self, server_round: int, grid: Grid
+    ) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
+        """Ask every node for its profile.
+
+        Returns node id -> usable profile in partition-id order, and the devices excluded
+        (no reply before the timeout, an error reply, a report that fails
+        :func:`~strategy.validation.check_profile`, or a partition id claimed twice), keyed
+        by partition id (``node <id>`` if unknown).
+        """
+        node_ids = self._await_nodes(server_round, grid)
         query = RecordDict({"config": ConfigRecord({"server-round": server_round})})
-        replies = grid.send_and_receive(
-            [
-                Message(
-                    query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round)
-                )
-                for n in node_ids
-            ],
-            timeout=self.timeout,
-        )
-        profiles = {}
-        for reply in replies:
+        messages = [
+            Message(query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round))
+            for n in node_ids
+        ]
+        replies = reply_sources(messages, grid.send_and_receive(messages, timeout=self.timeout))
+        profiles: dict[int, dict[str, Any]] = {}
+        excluded: dict[str, str] = {}
+        lost = {n: "no reply before the timeout" for n in node_ids if n not in replies}
+        for node_id, reply in replies.items():
             if reply.has_error():
-                log(
-                    WARNING,
-                    "profile query: node %d failed: %s",
-                    reply.metadata.src_node_id,
-                    reply.error.reason,
-                )
-            else:
-                profiles[reply.metadata.src_node_id] = dict(reply.content["profile"])
-        if not profiles:
-            raise RuntimeError(f"round {server_round}: no node answered the profile query")
-        partitions = [int(p["partition-id"]) for p in profiles.values()]
-        if len(set(partitions)) != len(partitions):
-            raise RuntimeError(
-                f"round {server_round}: duplicate partition ids {sorted(partitions)}"
-            )
-        return dict(sorted(profiles.items(), key=lambda item: int(item[1]["partition-id"])))
+                lost[node_id] = f"error: {error_summary(reply.error.reason)}"
+                continue
+            report = dict(reply.content.config_records.get("profile", {}))
+            try:
+                check_profile(report, self.settings)
+            except ReplyError as exc:
+                device = report.get("partition-id")
+                label = str(device) if type(device) is int else f"node {node_id}"
+                self._exclude(excluded, node_id, str(exc), label)
+                continue
+            profiles[node_id] = report
+        claims = Counter(p["partition-id"] for p in profiles.values())
+        for node_id, report in list(profiles.items()):
+            pid = report["partition-id"]
+            if claims[pid] > 1:
+                self._exclude(excluded, node_id, f"partition id {pid} claimed twice", str(pid))
+                del profiles[node_id]
+        self._exclude_lost(excluded, lost, profiles)
+        self._partitions.update({n: p["partition-id"] for n, p in profiles.items()})
+        return (
+            dict(sorted(profiles.items(), key=lambda item: item[1]["partition-id"])),
+            excluded,
+        )
+
+    def _exclude_lost(
+        self, excluded: dict[str, str], lost: Mapping[int, str], profiles: Mapping[int, Any]
+    ) -> None:
+        """Exclude the nodes that sent no profile, named by the partition they reported before.
+
+        A node never heard from, or whose partition another node reports this round (a
+        device that came back under a new node id), is named ``node <id>``.
+        """
+        reported = {p["partition-id"] for p in profiles.values()}
+        for node_id, reason in lost.items():
+            pid = self._partitions.get(node_id)
+            label = f"node {node_id}" if pid is None or pid in reported else str(pid)
+            self._exclude(excluded, node_id, reason, label)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -206,12 +393,12 @@ class FeelStrategy(FedAvg):
 
         Raises
         ------
-        RuntimeError
-            If no device returned a gradient.
+        TooFewDevicesError
+            If fewer than ``min_devices`` devices returned a usable gradient.
         """
         results, excluded = self._train_results(server_round, replies)
         weights = batch_weights([r.batch_size for r in results])
-        gradient = weighted_average([r.grads for r in results], weights)
+        gradient = weighted_average([r.arrays for r in results], weights)
         global_batch = sum(r.batch_size for r in results)
         learning_rate = scaled_learning_rate(self.learning_rate, global_batch, self.base_batch)
         state = sgd_step(
@@ -231,45 +418,66 @@ class FeelStrategy(FedAvg):
     def _train_results(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[list[_TrainReply], dict[str, str]]:
-        """Unpack the train replies that carry content.
+        """Check the train replies (:func:`~strategy.validation.check_train_reply`).
 
-        Returns the usable replies and, for every other scheduled device, its partition id
-        (as a string) and why it was left out (an error reply, or no reply at all).
+        Returns the usable replies in partition-id order and, for every other device (at
+        the profile query too), its partition id (as a string) and why it was left out: an
+        error reply, no reply at all, a reply that fails the checks, or a split of the
+        model between update and buffers unlike the other devices'.
+
+        Raises
+        ------
+        TooFewDevicesError
+            If fewer than ``min_devices`` replies are usable.
         """
-        replies = list(replies)
+        plan = self._plan
+        by_node = reply_sources(self._train_messages, replies)
+        model = {k: v.numpy() for k, v in plan.arrays.items()}
         results: list[_TrainReply] = []
-        excluded: dict[str, str] = {}
-        failed = [reply for reply in replies if reply.has_error()]
-        for reply in failed:
-            self._exclude(excluded, reply.metadata.src_node_id, f"error: {reply.error.reason}")
-        for reply in replies:
-            node_id = reply.metadata.src_node_id
-            if reply.has_error():
-                continue
-            content = reply.content
-            buffers = content.array_records.get("buffers", ArrayRecord())
-            results.append(
-                _TrainReply(
-                    node_id=node_id,
-                    batch_size=int(content["metrics"][self.weighted_by_key]),
-                    loss=float(content["metrics"]["train-loss"]),
-                    grads={k: v.numpy() for k, v in content["grads"].items()},
-                    buffers={k: v.numpy() for k, v in buffers.items()},
-                )
-            )
-        answered = {r.node_id for r in results} | {r.metadata.src_node_id for r in failed}
-        for node_id in self._plan.node_ids:
-            if node_id not in answered:
+        excluded = dict(plan.excluded)
+        for node_id, assigned in zip(plan.node_ids, plan.allocation.batch_sizes, strict=True):
+            reply = by_node.get(node_id)
+            if reply is None:
                 self._exclude(excluded, node_id, "no reply before the timeout")
-        if not results:
-            raise RuntimeError(f"round {server_round}: no device returned a gradient")
-        return results, excluded
+                continue
+            if reply.has_error():
+                self._exclude(excluded, node_id, f"error: {error_summary(reply.error.reason)}")
+                continue
+            try:
+                update = check_train_reply(
+                    reply.content,
+                    model,
+                    update_key=self.update_key,
+                    weight_key=self.weighted_by_key,
+                    assigned=int(assigned),
+                )
+            except ReplyError as exc:
+                self._exclude(excluded, node_id, str(exc))
+                continue
+            results.append(
+                _TrainReply(node_id, update.weight, update.loss, update.arrays, update.buffers)
+            )
+        layouts = Counter(frozenset(r.arrays) for r in results)
+        common = layouts.most_common(1)[0][0] if results else frozenset()
+        for r in results:
+            if frozenset(r.arrays) != common:
+                self._exclude(excluded, r.node_id, "splits the model unlike the other devices")
+        results = [r for r in results if frozenset(r.arrays) == common]
+        self._require_devices(server_round, len(results), excluded)
+        # Partition ids in numeric order: the profile replies come in any order.
+        return results, dict(sorted(excluded.items(), key=lambda item: (len(item[0]), item[0])))
 
-    def _exclude(self, excluded: dict[str, str], node_id: int, reason: str) -> None:
-        """Record that the device on ``node_id`` is left out of this round, and warn."""
-        partition_id = self._plan.partition_ids[self._plan.node_ids.index(node_id)]
-        excluded[str(partition_id)] = reason
-        log(WARNING, "round: device %d (node %d) excluded: %s", partition_id, node_id, reason)
+    def _exclude(
+        self, excluded: dict[str, str], node_id: int, reason: str, device: str | None = None
+    ) -> None:
+        """Record that the device on ``node_id`` is left out of this round, and warn.
+
+        ``device`` names it in ``excluded``; by default its partition id in the plan.
+        """
+        if device is None:
+            device = str(self._plan.partition_ids[self._plan.node_ids.index(node_id)])
+        excluded[device] = reason
+        log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)
 
     @staticmethod
     def _averaged_buffers(
@@ -303,7 +511,7 @@ class FeelStrategy(FedAvg):
         indices = sorted(plan.node_ids.index(n) for n in participating_nodes)
         allocation = plan.allocation
         if len(indices) < len(plan.node_ids):
-            allocation = restrict(plan.instance, allocation, indices)
+            allocation = self._restrict(indices)
         split = LatencySplit.from_critical_path(allocation.critical_path)
         self.sim_time_s += float(allocation.round_latency_s)
         return RoundRecord(

@@ -1,22 +1,128 @@
-"""Training schemes by name: each is a scheduler policy (Sec. VI-D)."""
+"""Training schemes by name (Sec. VI-C, VI-D): each builds a strategy from the run config.
+
+=================  ==========================================================================
+``proposed``       the paper's optimal joint batch and slot policy (Theorems 1-2)
+``online``         B_k = 1; slots optimal for the batches, or equal with ``equal-slots``
+``full``           B_k = B^max; slots as for ``online``
+``random``         B_k uniform in [1, B^max] per device and round, drawn from ``seed``
+``gradient-feel``  one SGD step per round on a fixed batch (``fixed-batch``), equal slots
+``model-feel``     FedAvg: one local epoch per device, models averaged by data size
+``individual``     devices train alone until their loss stops improving, then one exchange
+=================  ==========================================================================
+
+Any other name is a scheduler policy for the gradient scheme: a registered one (``fixed``,
+``equal``, ``optimal``, ...) or a user's own class as ``package.module:Class``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from scheduler import Policy, get_policy
+import numpy as np
 
-# Scheme names that differ from the scheduler's policy names; any other scheme is passed to
-# ``scheduler.get_policy`` as is (a registered name or ``package.module:Class``).
+from scheduler import Instance, Policy, get_policy
+from scheduler.policies import FixedBatchPolicy
+from strategy.feel import FeelStrategy
+from strategy.individual import IndividualStrategy
+from strategy.instance import InstanceSettings
+from strategy.model_feel import ModelFeelStrategy
+
+# Scheme names that differ from the scheduler's policy names; any other gradient scheme is
+# passed to ``scheduler.get_policy`` as is (a registered name or ``package.module:Class``).
 SCHEME_POLICIES = {"proposed": "optimal"}
+BASELINES = ("online", "full", "random")
+MODEL_SCHEMES = {"model-feel": ModelFeelStrategy, "individual": IndividualStrategy}
+SCHEME_NAMES = ("proposed", *BASELINES, "gradient-feel", *MODEL_SCHEMES)
+
+
+class GradientFeelPolicy(FixedBatchPolicy):
+    """Gradient-based FEEL (Sec. VI-C): every device the same batch, equal slots.
+
+    ``batch=0`` takes the largest batch of the instance, B^max capped at the smallest local
+    dataset: the paper's gradient-based FEEL computes its gradient on the whole local data,
+    which B^max bounds. A positive ``batch`` above that cap is capped too.
+    """
+
+    name = "gradient-feel"
+
+    def __init__(self, batch: int = 0) -> None:
+        super().__init__(batch or 1, equal_slots=True)
+        self.batch = batch
+
+    def batches(self, instance: Instance, round_index: int) -> np.ndarray:
+        """Return ``min(batch or B^max, B^max)`` for every device."""
+        size = min(self.batch or instance.max_batch, instance.max_batch)
+        return np.full(instance.num_devices, size, dtype=np.int64)
 
 
 def policy_for_scheme(scheme: str, **options: Any) -> Policy:
-    """Build the scheduler policy of ``scheme`` with ``options``.
+    """Build the scheduler policy of gradient scheme ``scheme`` with ``options``.
 
     Raises
     ------
     scheduler.PolicyError
         For an unknown scheme or an import path that does not load.
     """
+    if scheme == GradientFeelPolicy.name:
+        return GradientFeelPolicy(**options)
     return get_policy(SCHEME_POLICIES.get(scheme, scheme), **options)
+
+
+def scheme_policy(config: Mapping[str, Any]) -> Policy:
+    """Return the policy of the run config's gradient scheme, with its options from the config."""
+    scheme = config["scheme"]
+    if scheme in BASELINES:
+        options: dict[str, Any] = {"equal_slots": config["equal-slots"]}
+        if scheme == "random":
+            options["seed"] = config["seed"]
+        return policy_for_scheme(scheme, **options)
+    if scheme == GradientFeelPolicy.name:
+        return policy_for_scheme(scheme, batch=config["fixed-batch"])
+    return policy_for_scheme(scheme)
+
+
+def check_scheme(config: Mapping[str, Any]) -> None:
+    """Check that the run config's scheme can be built.
+
+    Raises
+    ------
+    scheduler.PolicyError
+        For an unknown scheme or an import path that does not load.
+    """
+    if config["scheme"] not in MODEL_SCHEMES:
+        scheme_policy(config)
+
+
+def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings) -> FeelStrategy:
+    """Build the strategy of the run config's scheme.
+
+    Raises
+    ------
+    scheduler.PolicyError
+        For an unknown scheme or an import path that does not load.
+    """
+    shared: dict[str, Any] = {
+        "settings": settings,
+        "learning_rate": config["learning-rate"],
+        "base_batch": config["base-batch"],
+        "gradient_bits": config["gradient-bits"],
+        "min_nodes": config["min-nodes"],
+        "timeout": config["round-timeout-s"],
+        "time_budget_s": config["time-budget-s"],
+    }
+    scheme = config["scheme"]
+    if scheme not in MODEL_SCHEMES:
+        return FeelStrategy(policy=scheme_policy(config), **shared)
+    options: dict[str, Any] = {
+        "local_batch": config["local-batch"],
+        "equal_slots": config["equal-slots"],
+        "seed": config["seed"],
+    }
+    if scheme == "individual":
+        options.update(
+            patience=config["patience"],
+            min_delta=config["min-delta"],
+            max_rounds=config["num-server-rounds"],
+        )
+    return MODEL_SCHEMES[scheme](**shared, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,16 +58,7 @@ def _digits() -> Dataset:
 
 
 def _cifar10(data_dir: str | None) -> Dataset:
-    from torchvision.datasets import CIFAR10
-
-    if not data_dir:
-        raise ConfigError("data-dir", "required for dataset 'cifar10' (no downloads at run time)")
-    root = Path(data_dir).expanduser()
-    try:
-        train, test = (CIFAR10(str(root), train=split, download=False) for split in (True, False))
-    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted."
-        raise ConfigError("data-dir", f"CIFAR-10 not found in {root}") from exc
-
+    train, test = _cifar10_splits(data_dir)
     x_train, x_test = (
         np.ascontiguousarray(split.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
         for split in (train, test)
@@ -78,6 +70,37 @@ def _cifar10(data_dir: str | None) -> Dataset:
         x /= std
     y_train, y_test = (np.asarray(split.targets, dtype=np.int64) for split in (train, test))
     return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 3, 32)
+
+
+def _cifar10_splits(data_dir: str | None) -> tuple[Any, Any]:
+    """Return torchvision's CIFAR-10 train and test sets in ``data_dir`` (uint8 images)."""
+    from torchvision.datasets import CIFAR10
+
+    if not data_dir:
+        raise ConfigError("data-dir", "required for dataset 'cifar10' (no downloads at run time)")
+    root = Path(data_dir).expanduser()
+    try:
+        train, test = (CIFAR10(str(root), train=split, download=False) for split in (True, False))
+    except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted."
+        raise ConfigError("data-dir", f"CIFAR-10 not found in {root}") from exc
+    return train, test
+
+
+def train_labels(name: str, data_dir: str | None = None) -> np.ndarray:
+    """Return the training labels of dataset ``name``, checking that its files are there.
+
+    For checks before a run: cheaper than :func:`load_dataset` for CIFAR-10, whose images
+    stay uint8 here.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`load_dataset`.
+    """
+    if name == "cifar10":
+        train, _ = _cifar10_splits(data_dir)
+        return np.asarray(train.targets, dtype=np.int64)
+    return load_dataset(name, data_dir).y_train
 
 
 def _synthetic_cifar() -> Dataset:

@@ -165,7 +165,7 @@ def test_failed_device_is_left_out_of_the_average():
 
 def test_round_fails_when_no_device_returns_a_gradient():
     grid = LocalGrid(scripted_client(fail_train_on={0, 1}), num_nodes=2)
-    with pytest.raises(RuntimeError, match="no device returned a gradient"):
+    with pytest.raises(RuntimeError, match=r"0 usable device\(s\), fewer than min-devices 1"):
         make_strategy().start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
 
 

@@ -1,0 +1,253 @@
+"""A Flower deployment on this machine: one SuperLink and N SuperNodes on 127.0.0.1.
+
+The SuperLink runs in deployment mode (no ``--simulation``): ``--insecure``, or TLS with a
+CA and server certificate made for the run plus SuperNode authentication (each node's key
+registered with ``flwr supernode register``). Every SuperNode has its own Runtime API port,
+node config (a TOML file) and FLWR_HOME, as a device host would; runtime dependency
+installation stays off on both sides (Flower 1.42 notes, Sec. 3). Every process is started
+in a session of its own and stopped by PID with its whole process tree.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from cli.credentials import NodeKey, TlsFiles, make_node_key, make_tls_files
+from cli.flower_local import LocalSuperLink, executable, free_ports, healthy, kill_trees
+
+ONLINE_TIMEOUT_S = 90.0
+POLL_S = 0.5
+
+
+@dataclass
+class SuperNode:
+    """One SuperNode of the deployment.
+
+    Attributes
+    ----------
+    index
+        Position in :attr:`LocalDeployment.nodes`.
+    port
+        Its Runtime API port on 127.0.0.1.
+    config_file
+        Its node config, a TOML file.
+    log_file
+        Where its output goes.
+    key
+        Its authentication key pair (secure deployments only).
+    process
+        The running ``flower-supernode``, if started.
+    """
+
+    index: int
+    port: int
+    config_file: Path
+    log_file: Path
+    key: NodeKey | None = None
+    process: subprocess.Popen | None = None
+
+
+class LocalDeployment(LocalSuperLink):
+    """Context manager: a deployment SuperLink and SuperNodes on loopback.
+
+    Entering starts the SuperLink, writes the ``flwr`` connection to its FLWR_HOME, registers
+    the node keys (secure), starts every SuperNode and waits until all are online. Leaving
+    stops the SuperNodes, then the SuperLink, and deletes FLWR_HOME with the credentials.
+
+    Parameters
+    ----------
+    directory
+        Where the logs and node configs go (the results directory).
+    node_configs
+        One node config per SuperNode (``partition-id``, ``num-partitions``, ...).
+    secure
+        TLS and SuperNode authentication instead of ``--insecure``.
+    """
+
+    connection = "deployment"
+
+    def __init__(
+        self, directory: Path, node_configs: Sequence[Mapping[str, Any]], secure: bool = False
+    ) -> None:
+        super().__init__(directory / "superlink.log")
+        self.directory = Path(directory)
+        self.tls: TlsFiles | None = make_tls_files(self.home / "tls") if secure else None
+        self.nodes: list[SuperNode] = []
+        for config in node_configs:
+            self.add_node(config)
+
+    @property
+    def address(self) -> str:
+        """The SuperLink's address, ``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.http_port}"
+
+    def add_node(self, node_config: Mapping[str, Any]) -> SuperNode:
+        """Add a SuperNode (not started, not registered) with its own port and key."""
+        index = len(self.nodes)
+        node = SuperNode(
+            index=index,
+            port=free_ports(1)[0],
+            config_file=self.directory / f"node-{index}.toml",
+            log_file=self.directory / f"supernode-{index}.log",
+            key=make_node_key(self.home / "keys", f"node-{index}") if self.tls else None,
+        )
+        node.config_file.parent.mkdir(parents=True, exist_ok=True)
+        node.config_file.write_text(tomli_w.dumps(dict(node_config)))
+        self.nodes.append(node)
+        return node
+
+    def command(self) -> list[str]:
+        """Return the ``flower-superlink`` command line (deployment mode, loopback only)."""
+        if self.tls is None:
+            security = ["--insecure"]
+        else:
+            security = [
+                f"--ssl-ca-certfile={self.tls.ca_cert}",
+                f"--ssl-certfile={self.tls.server_cert}",
+                f"--ssl-keyfile={self.tls.server_key}",
+                "--enable-supernode-auth",
+            ]
+        return [
+            executable("flower-superlink"),
+            *security,
+            "--host=127.0.0.1",
+            f"--port={self.http_port}",
+            f"--database={self.home / 'state.db'}",
+            "--disable-runtime-dependency-installation",
+            f"--log-file={self.log_file}",
+        ]
+
+    def healthy(self) -> bool:
+        """Return whether the SuperLink answers its health endpoint (over TLS if secure)."""
+        if self.tls is None:
+            return healthy(self.http_port)
+        return healthy(self.http_port, ssl.create_default_context(cafile=str(self.tls.ca_cert)))
+
+    def start(self) -> None:
+        """Start the SuperLink, point ``flwr`` at it, start the SuperNodes, wait for them.
+
+        Raises
+        ------
+        RuntimeError
+            If a process exits early, a key is not registered, or the SuperNodes are not all
+            online within ``ONLINE_TIMEOUT_S``.
+        """
+        super().start()
+        self._write_connection()
+        for node in self.nodes:
+            if node.key is not None:
+                self.register(node.key)
+            self.start_node(node.index)
+        self.wait_online(len(self.nodes))
+
+    def _write_connection(self) -> None:
+        """Write the Flower config file: the connection to this SuperLink, as the default."""
+        entry: dict[str, Any] = {"address": self.address}
+        if self.tls is None:
+            entry["insecure"] = True
+        else:
+            entry["root-certificates"] = str(self.tls.ca_cert)
+        config = {"superlink": {"default": self.connection, self.connection: entry}}
+        (self.home / "config.toml").write_text(tomli_w.dumps(config))
+
+    def _flwr_json(self, *args: str) -> dict[str, Any]:
+        """Run ``flwr *args --format json`` against this SuperLink and return its answer."""
+        out, _ = self.flwr(*args, "--format", "json", stdout=subprocess.PIPE).communicate(
+            timeout=60
+        )
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            return {"success": False, "error-message": out.decode(errors="replace")}
+
+    def register(self, key: NodeKey) -> None:
+        """Register a SuperNode's public key with ``flwr supernode register``.
+
+        Raises
+        ------
+        RuntimeError
+            If Flower does not confirm the registration.
+        """
+        reply = self._flwr_json("supernode", "register", str(key.public), self.connection)
+        if not reply.get("success"):
+            raise RuntimeError(f"registering {key.public} failed: {reply}")
+
+    def online_nodes(self) -> int:
+        """Return how many SuperNodes the SuperLink lists as online."""
+        nodes = self._flwr_json("supernode", "ls", self.connection).get("nodes", [])
+        return sum(node.get("status") == "online" for node in nodes)
+
+    def node_command(self, node: SuperNode) -> list[str]:
+        """Return the ``flower-supernode`` command line of ``node``."""
+        if self.tls is None:
+            security = ["--insecure"]
+        else:
+            security = [f"--root-certificates={self.tls.ca_cert}"]
+            if node.key is not None:
+                security.append(f"--auth-supernode-private-key={node.key.private}")
+        return [
+            executable("flower-supernode"),
+            *security,
+            f"--superlink={self.address}",
+            "--host=127.0.0.1",
+            f"--port={node.port}",
+            f"--node-config={node.config_file}",
+        ]
+
+    def start_node(self, index: int) -> subprocess.Popen:
+        """Start SuperNode ``index`` in a session of its own, with its own FLWR_HOME."""
+        node = self.nodes[index]
+        home = self.home / f"supernode-{index}"
+        home.mkdir(parents=True, exist_ok=True)
+        with node.log_file.open("a") as log:
+            node.process = subprocess.Popen(
+                self.node_command(node),
+                cwd=home,
+                env={**self.env, "FLWR_HOME": str(home)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return node.process
+
+    def kill_node(self, index: int, signum: int = signal.SIGKILL) -> None:
+        """Stop SuperNode ``index`` and its ClientApp processes; SIGKILL mimics a crash."""
+        process = self.nodes[index].process
+        if process is not None and process.poll() is None:
+            kill_trees([process], signum)
+
+    def wait_online(self, count: int, timeout: float = ONLINE_TIMEOUT_S) -> None:
+        """Wait until ``count`` SuperNodes are online.
+
+        Raises
+        ------
+        RuntimeError
+            If a SuperNode exits, or fewer than ``count`` are online after ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        while self.online_nodes() < count:
+            for node in self.nodes:
+                if node.process is not None and node.process.poll() is not None:
+                    raise RuntimeError(
+                        f"SuperNode {node.index} exited with code {node.process.returncode}; "
+                        f"see {node.log_file}"
+                    )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fewer than {count} SuperNodes online after {timeout:.0f} s")
+            time.sleep(POLL_S)
+
+    def stop(self) -> None:
+        """Stop every SuperNode's process tree, then the SuperLink (see ``LocalSuperLink``)."""
+        running = [n.process for n in self.nodes if n.process and n.process.poll() is None]
+        kill_trees(running)
+        super().stop()

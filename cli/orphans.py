@@ -1,0 +1,91 @@
+"""The processes of a run whose ``feel`` command was killed: found by FLWR_HOME and stopped.
+
+The SuperLink runs in a session of its own, and a ``feel simulate`` stops it on exit, on
+Ctrl-C and on SIGTERM. Killed outright (SIGKILL, the OOM killer) it cannot: the SuperLink,
+the ServerApp and Ray go on, still writing into the results directory. So while a run is
+live its results directory holds ``superlink.json``, naming the command's pid and the
+SuperLink's private FLWR_HOME, which every process of the run inherits. The next run in
+that directory (a resume, say) stops those processes first. Linux only (``/proc``);
+elsewhere nothing is found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from cli.errors import UsageError
+
+MARKER_FILE = "superlink.json"
+STOP_TIMEOUT_S = 10.0
+
+
+def mark(directory: Path, flwr_home: Path) -> None:
+    """Record in ``directory`` that this process runs a SuperLink with ``flwr_home``."""
+    marker = {"pid": os.getpid(), "flwr_home": str(flwr_home)}
+    (Path(directory) / MARKER_FILE).write_text(json.dumps(marker) + "\n")
+
+
+def unmark(directory: Path) -> None:
+    """Remove the record of a run that stopped its processes itself."""
+    (Path(directory) / MARKER_FILE).unlink(missing_ok=True)
+
+
+def processes_of(flwr_home: str) -> list[int]:
+    """Return the pids of this user's processes whose FLWR_HOME is ``flwr_home`` or below it.
+
+    (A local deployment's SuperNodes have homes inside the SuperLink's.)
+    """
+    entry = f"FLWR_HOME={flwr_home}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if any(v == entry or v.startswith(entry + b"/") for v in environ.split(b"\0")):
+            found.append(int(proc.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Return whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def stop_orphans(directory: Path) -> int:
+    """Kill what a killed run in ``directory`` left running; return how many processes.
+
+    Raises
+    ------
+    UsageError
+        If the ``feel`` command of that run is still alive: two runs cannot share a
+        results directory.
+    """
+    path = Path(directory) / MARKER_FILE
+    if not path.is_file():
+        return 0
+    marker = json.loads(path.read_text())
+    if marker["pid"] != os.getpid() and _running(marker["pid"]):
+        raise UsageError(
+            "--results-dir", f"{directory} is in use by a running feel (pid {marker['pid']})"
+        )
+    pids = processes_of(marker["flwr_home"])
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while processes_of(marker["flwr_home"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shutil.rmtree(marker["flwr_home"], ignore_errors=True)
+    path.unlink()
+    return len(pids)

@@ -1,0 +1,87 @@
+"""Local training of the model-based schemes: one epoch of mini-batch SGD (Sec. VI-C).
+
+Model-based FEEL (FedAvg [15]) and individual learning train the received model for one
+pass over the device's data and send the model back; the gradient schemes' one-step
+computation is :func:`client.local.local_gradient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from client.local import Node, local_indices, new_model
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A device's reply to one ``train.epoch`` message.
+
+    Attributes
+    ----------
+    arrays
+        The trained model's ``state_dict`` (parameters and BatchNorm buffers).
+    loss
+        Mean training loss of the epoch's mini-batches, each taken before its step.
+    num_examples
+        Examples trained on, N_k.
+    """
+
+    arrays: dict[str, np.ndarray]
+    loss: float
+    num_examples: int
+
+
+def local_epoch(
+    node: Node,
+    state: Mapping[str, Any],
+    local_batch: int,
+    learning_rate: float,
+    epoch: int,
+) -> LocalModel:
+    """Train ``state`` for one epoch of plain SGD on the device's data.
+
+    Parameters
+    ----------
+    node
+        The device.
+    state
+        The model's ``state_dict`` as torch tensors.
+    local_batch
+        Mini-batch size b of each step; the last step takes the remainder.
+    learning_rate
+        Step size of every local step.
+    epoch
+        Index of the epoch, which with the seed and partition keys the visiting order.
+    """
+    import torch
+    from torch.nn import functional
+
+    from task.data import load_dataset
+    from task.sampling import epoch_order
+    from task.training import resolve_device
+
+    config, pid = node.config, node.partition_id
+    data = load_dataset(config["dataset"], config["data-dir"] or None)
+    indices = local_indices(node)
+    order = indices[epoch_order(len(indices), config["seed"], pid, epoch)]
+    device = resolve_device(config["device"])
+    model = new_model(config)
+    model.load_state_dict(state)
+    model.to(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+    total = 0.0
+    for start in range(0, len(order), local_batch):
+        batch = order[start : start + local_batch]
+        inputs = torch.tensor(data.x_train[batch], device=device)
+        labels = torch.tensor(data.y_train[batch], device=device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = functional.cross_entropy(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.item()) * len(batch)
+    arrays = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
+    return LocalModel(arrays, total / len(order), len(order))

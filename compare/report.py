@@ -1,0 +1,137 @@
+"""Write ``comparison.json``, ``comparison.md`` and the figures of a finished grid."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from compare.decay import decay_check, gradient_runs, verdict
+from compare.devices import device_allocation, remark_correlations
+from compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
+from compare.runner import RunOutcome
+from compare.settings import PROPOSED, CompareSettings, RunSpec
+from compare.table import RunResult, cell_table, markdown_table
+
+JSON_FILE = "comparison.json"
+MARKDOWN_FILE = "comparison.md"
+
+NOTES = """\
+Final test accuracy: after the last round. Time to target: simulated time of the first round
+whose test accuracy reaches the target. Training speedup (Table II): individual learning's
+time to target over the scheme's, per seed, where both reach it. With repeats: mean ± sample
+standard deviation over the seeds. Figures show the first seed.
+"""
+
+
+def _cell_report(
+    cell: str, runs: list[RunResult], settings: CompareSettings, root: Path
+) -> dict[str, Any]:
+    """Table, Eq. (8) check, Remarks 2-3 and figures of one cell."""
+    target = settings.target_accuracy
+    main = [r for r in runs if r.spec.learning_rate is None]
+    first = [r for r in main if r.spec.seed == settings.seed]
+    report: dict[str, Any] = {"table": cell_table(main, list(settings.schemes), target)}
+    figures = {"schemes": plot_schemes(first, root / f"schemes-{cell}.png", cell, target)}
+    sweep = [r for r in runs if r.spec.scheme == PROPOSED and r.spec.seed == settings.seed]
+    if len(sweep) > 1:
+        path = root / f"lr-sweep-{cell}.png"
+        figures["lr_sweep"] = plot_sweep(sweep, path, f"{cell}: proposed", target)
+    proposed = [r for r in first if r.spec.scheme == PROPOSED]
+    if proposed:
+        allocation = device_allocation(proposed[0])
+        report["remarks"] = remark_correlations(allocation)
+        path = root / f"allocation-{cell}.png"
+        figures["allocation"] = plot_allocation(allocation, path, f"{cell}: proposed scheme")
+    if gradient_runs(main):
+        report["loss_decay"] = decay_check(main)
+    report["figures"] = {name: path.name for name, path in figures.items()}
+    return report
+
+
+def _markdown(report: dict[str, Any], settings: CompareSettings) -> str:
+    """Render the report as Markdown."""
+    budget = (
+        f"{settings.time_budget_s:g} simulated s (at most {settings.rounds} rounds)"
+        if settings.time_budget_s
+        else f"{settings.rounds} rounds"
+    )
+    lines = [
+        "# Scheme comparison",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Wall time: {report['wall_time_s']:.0f} s, engine {report['engine']} "
+        f"({report['runs_ran']} runs ran, {report['runs_resumed']} resumed).  ",
+        f"Every run: {budget}; seeds {settings.seeds()}; target accuracy "
+        f"{settings.target_accuracy:.0%}; run-config overrides {settings.run_config or 'none'}.",
+        "",
+        NOTES,
+    ]
+    for cell, cell_report in report["cells"].items():
+        lines += [f"## {cell}", "", markdown_table(cell_report["table"], settings.target_accuracy)]
+        if "loss_decay" in cell_report:
+            lines += [f"Loss-decay model: {verdict(cell_report['loss_decay'])}", ""]
+        if "remarks" in cell_report:
+            rho = {k: f"{v:+.2f}" for k, v in cell_report["remarks"].items()}
+            lines += [
+                "Remarks 2-3 (Spearman rank correlation over the devices, proposed scheme): "
+                f"batch vs speed {rho['batch_vs_speed']}, batch vs rate {rho['batch_vs_rate']} "
+                f"(Remark 2: +); slot vs rate {rho['slot_vs_rate']}, slot vs speed "
+                f"{rho['slot_vs_speed']} (Remark 3: -, for given batches).",
+                "",
+            ]
+        lines += [f"![{name}]({path})" for name, path in cell_report["figures"].items()] + [""]
+    if "loss_decay" in report:
+        lines += [f"![loss decay]({report['loss_decay']})", ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    settings: CompareSettings,
+    root: Path,
+    outcomes: list[RunOutcome],
+    wall_time_s: float,
+    command: str,
+) -> dict[str, Any]:
+    """Read every run of the grid, write the JSON, Markdown and figures; return the report."""
+    root = Path(root)
+    results = [RunResult.load(spec, root) for spec in settings.runs()]
+    cells: dict[str, list[RunResult]] = {}
+    for result in results:
+        cells.setdefault(result.spec.cell, []).append(result)
+    report: dict[str, Any] = {
+        "command": command,
+        "engine": settings.engine,
+        "wall_time_s": wall_time_s,
+        "runs_ran": sum(o.status == "ran" for o in outcomes),
+        "runs_resumed": sum(o.status == "resumed" for o in outcomes),
+        "settings": dataclasses.asdict(settings),
+        "runs": [_run_entry(r, outcomes, root, settings.target_accuracy) for r in results],
+        "cells": {cell: _cell_report(cell, runs, settings, root) for cell, runs in cells.items()},
+    }
+    checks = {c: (runs, report["cells"][c].get("loss_decay")) for c, runs in cells.items()}
+    checks = {c: value for c, value in checks.items() if value[1] is not None}
+    if checks:
+        report["loss_decay"] = plot_decay(checks, root / "loss-decay.png").name
+    (root / JSON_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (root / MARKDOWN_FILE).write_text(_markdown(report, settings))
+    return report
+
+
+def _run_entry(
+    result: RunResult, outcomes: list[RunOutcome], root: Path, target: float
+) -> dict[str, Any]:
+    """One run's line of ``comparison.json``."""
+    spec: RunSpec = result.spec
+    outcome = next((o for o in outcomes if o.spec == spec), None)
+    return {
+        **dataclasses.asdict(spec),
+        "directory": str(spec.directory(root).relative_to(root)),
+        "rounds": len(result.rows),
+        "sim_time_s": result.rows[-1]["sim_time_s"],
+        "final_accuracy": result.final_accuracy,
+        "time_to_target_s": result.time_to(target),
+        "status": outcome.status if outcome else "resumed",
+        "wall_time_s": outcome.wall_time_s if outcome else 0.0,
+    }

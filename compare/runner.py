@@ -1,0 +1,157 @@
+"""Run the grid: each run through the ServerApp, in process or in Flower's Simulation Engine.
+
+A run is finished when its ``summary.json`` exists, was written for the same run config and
+counts as many rounds as its ``rounds.jsonl``; finished runs are not redone, so an
+interrupted grid resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from compare.settings import CompareSettings, RunSpec
+from server.config import DEFAULTS, resolve_run_config
+from server.results import SUMMARY_FILE, read_rounds
+
+LOG_FILE = "compare.log"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one run of the grid: ``ran`` (with its wall time) or ``resumed``."""
+
+    spec: RunSpec
+    status: str
+    wall_time_s: float
+
+
+def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str, Any]:
+    """Return the full run config of ``spec``; raises ``ConfigError`` for a bad value."""
+    given = {
+        **settings.run_config,
+        "scheme": spec.scheme,
+        "partition": spec.partition,
+        "seed": spec.seed,
+        "min-nodes": spec.clients,
+        "num-server-rounds": settings.rounds,
+        "time-budget-s": settings.time_budget_s,
+        "results-dir": str(spec.directory(root).resolve()),
+    }
+    if spec.learning_rate is not None:
+        given["learning-rate"] = spec.learning_rate
+    return resolve_run_config(given)
+
+
+def is_complete(directory: Path, config: Mapping[str, Any]) -> bool:
+    """Whether ``directory`` holds a finished run of ``config``."""
+    try:
+        summary = json.loads((Path(directory) / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    rounds = len(read_rounds(directory))
+    return summary.get("config") == dict(config) and summary.get("rounds") == rounds > 0
+
+
+@contextmanager
+def _quiet_flower() -> Any:
+    """Silence Flower's per-round log lines (the records keep what they say)."""
+    logger = logging.getLogger("flwr")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def run_inprocess(config: Mapping[str, Any], clients: int) -> None:
+    """Run the ServerApp's :func:`server.app.run` on an in-process grid of the real ClientApp."""
+    from client.app import app as client_app
+    from compare.grid import InProcessGrid
+    from server.app import run
+
+    with _quiet_flower():
+        run(InProcessGrid(client_app, clients, config), config, run_id=0)
+
+
+def simulate_arguments(config: Mapping[str, Any], clients: int) -> list[str]:
+    """Return the ``feel simulate`` arguments of ``config``: the keys that differ from defaults."""
+    from cli.simulate import DERIVED_KEYS, option_name
+
+    arguments = ["simulate", "--clients", str(clients)]
+    for key, value in config.items():
+        if key in DERIVED_KEYS or value == DEFAULTS[key]:
+            continue
+        if isinstance(value, bool):
+            arguments.append(option_name(key) if value else f"--no-{option_name(key)[2:]}")
+        else:
+            arguments += [option_name(key), str(value)]
+    return arguments
+
+
+def run_flower(config: Mapping[str, Any], clients: int) -> None:
+    """Run ``feel simulate`` (Flower's Simulation Engine) in a subprocess; log in the run dir.
+
+    Raises
+    ------
+    RuntimeError
+        If the simulation fails, with the end of its output.
+    """
+    directory = Path(config["results-dir"])
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "cli.main", *simulate_arguments(config, clients)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    (directory / LOG_FILE).write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-10:])
+        raise RuntimeError(f"feel simulate failed for {directory}:\n{tail}")
+
+
+ENGINE_RUNNERS = {"inprocess": run_inprocess, "flower": run_flower}
+
+
+def run_grid(settings: CompareSettings, root: Path, console: Console) -> list[RunOutcome]:
+    """Run every unfinished run of ``settings`` under ``root`` with a progress bar."""
+    runner = ENGINE_RUNNERS[settings.engine]
+    outcomes = []
+    columns = (
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    specs = settings.runs()
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("grid", total=len(specs))
+        for spec in specs:
+            config = run_config(spec, settings, root)
+            if is_complete(spec.directory(root), config):
+                outcomes.append(RunOutcome(spec, "resumed", 0.0))
+            else:
+                progress.update(bar, description=f"{spec.cell} seed {spec.seed} {spec.name}")
+                started = time.monotonic()
+                runner(config, spec.clients)
+                outcomes.append(RunOutcome(spec, "ran", time.monotonic() - started))
+            progress.advance(bar)
+        progress.update(bar, description="grid done")
+    return outcomes

@@ -1,0 +1,76 @@
+"""``feel compare``: option checks, run-config overrides, engines' arguments and resuming."""
+
+import json
+
+import pytest
+
+from cli.main import main
+from compare.runner import is_complete, simulate_arguments
+from server.config import resolve_run_config
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--clients", "0"], "--clients: must be >= 1, got 0"),
+        (["--clients", "two"], "expected comma-separated int values"),
+        (["--partitions", "iid,zipf"], "--partitions: unknown partition 'zipf'"),
+        (["--schemes", "proposed,nope"], "--schemes: policy: unknown policy 'nope'"),
+        (["--target-accuracy", "1.5"], "--target-accuracy: must be in (0, 1], got 1.5"),
+        (["--time-budget", "-1"], "--time-budget: must be >= 0, got -1"),
+        (["--engine", "ray"], "--engine: unknown engine 'ray'; choose from inprocess, flower"),
+        (["--repeats", "0"], "--repeats: must be >= 1, got 0"),
+        (["--sweep-learning-rates", "0.1,-2"], "--sweep-learning-rates: must be > 0, got -2"),
+        (["--set", "model"], "--set: expected KEY=VALUE, got 'model'"),
+        (["--set", "colour=red"], "--set: unknown run-config key 'colour'"),
+        (["--set", "seed=3"], "--set: 'seed' is set by the grid; use its own option"),
+        (["--set", "learning-rate=fast"], "--set learning-rate: expected float, got 'fast'"),
+        (["--set", "fading=maybe"], "--set fading: expected true or false, got 'maybe'"),
+        (["--set", "model=vgg"], "--set model: unknown model 'vgg'"),
+        (["--set", "patience=0"], "--set patience: must be >= 1, got 0"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(argv, message, capsys, tmp_path):
+    try:
+        code = main(["compare", "--results-dir", str(tmp_path), *argv])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_simulate_arguments_pass_the_keys_that_differ_from_the_defaults():
+    config = resolve_run_config(
+        {"scheme": "model-feel", "fading": True, "learning-rate": 0.1, "min-nodes": 4}
+    )
+    arguments = simulate_arguments(config, 4)
+    assert arguments == ["simulate", "--clients", "4", "--scheme", "model-feel",
+                         "--learning-rate", "0.1", "--fading"]  # fmt: skip
+
+
+def grid(tmp_path, *extra):
+    argv = ["compare", "--schemes", "full", "--clients", "2", "--partitions", "iid",
+            "--rounds", "2", "--repeats", "1", "--results-dir", str(tmp_path), *extra]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads((tmp_path / "comparison.json").read_text())
+
+
+def test_finished_runs_are_not_redone_and_a_changed_config_is(tmp_path):
+    first = grid(tmp_path)
+    (run,) = first["runs"]
+    assert run["status"] == "ran" and run["rounds"] == 2
+    directory = tmp_path / run["directory"]
+    rows = directory / "rounds.jsonl"
+    stamp = rows.stat().st_mtime_ns
+    assert grid(tmp_path)["runs"][0]["status"] == "resumed"
+    assert rows.stat().st_mtime_ns == stamp
+    summary = json.loads((directory / "summary.json").read_text())
+    assert is_complete(directory, summary["config"])
+    assert not is_complete(directory, {**summary["config"], "seed": 1})
+    rows.write_text(rows.read_text().splitlines()[0] + "\n")  # a run cut short
+    assert not is_complete(directory, summary["config"])
+    rerun = grid(tmp_path, "--set", "learning-rate=0.1")
+    assert rerun["runs"][0]["status"] == "ran"
+    assert "--set learning-rate=0.1" in rerun["command"]
+    assert (tmp_path / "comparison.md").read_text().count("| full |") == 1

@@ -1,0 +1,105 @@
+"""Table II from rounds rows, the Eq. (8) fit and the grid's run plan (compare package)."""
+
+import numpy as np
+import pytest
+
+from compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
+from compare.settings import QUICK, CompareSettings, RunSpec
+from compare.table import RunResult, cell_table, markdown_table
+
+TARGET = 0.9
+
+
+def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None):
+    """A run whose round n ends at n * latency with the given test accuracies."""
+    losses = losses or [1.0 / (n + 2) for n in range(len(accuracies))]
+    rows = [
+        {"round": n + 1, "sim_time_s": (n + 1) * latency, "test_accuracy": a,
+         "test_loss": loss, "global_batch": batch, "round_latency_s": latency}
+        for n, (a, loss) in enumerate(zip(accuracies, losses, strict=True))
+    ]  # fmt: skip
+    summary = {"initial_test_accuracy": 0.1, "initial_test_loss": 1.0}
+    return RunResult(RunSpec(6, "iid", seed, scheme), rows, summary)
+
+
+def test_time_to_target_is_the_first_round_at_or_above_it():
+    run = result("proposed", [0.5, 0.9, 0.8, 0.95], latency=2.0)
+    assert run.time_to(TARGET) == 4.0 and run.time_to(0.99) is None
+    assert run.final_accuracy == 0.95
+    times, values = run.curve("test_accuracy")
+    assert times.tolist() == [0, 2, 4, 6, 8] and values[0] == 0.1
+
+
+def test_speedup_is_individual_time_over_the_scheme_time_per_seed():
+    runs = [
+        result("individual", [0.5, 0.92], latency=3.0, seed=0),  # 6 s
+        result("individual", [0.91], latency=4.0, seed=1),  # 4 s
+        result("proposed", [0.95], latency=2.0, seed=0),  # 2 s: 3x
+        result("proposed", [0.5, 0.93], latency=1.0, seed=1),  # 2 s: 2x
+        result("online", [0.2, 0.3], seed=0),
+        result("online", [0.95], latency=8.0, seed=1),  # 8 s: 0.5x
+    ]
+    table = {
+        row["scheme"]: row for row in cell_table(runs, ["proposed", "online", "individual"], TARGET)
+    }
+    assert table["proposed"]["speedup"]["mean"] == pytest.approx(2.5)
+    assert table["proposed"]["speedup"]["std"] == pytest.approx(np.std([3, 2], ddof=1))
+    assert table["individual"]["speedup"]["mean"] == pytest.approx(1.0)
+    assert table["online"]["reached"] == 1 and table["online"]["speedup"]["n"] == 1
+    assert table["online"]["final_accuracy"]["mean"] == pytest.approx((0.3 + 0.95) / 2)
+    text = markdown_table(list(table.values()), TARGET)
+    assert "| proposed | 94.0 ± 1.4% | 2.00 ± 0.00 | 2.50 ± 0.71× |" in text
+    assert "8.00 (1/2 reached)" in text
+
+
+def test_without_individual_reaching_the_target_there_is_no_speedup():
+    runs = [result("individual", [0.5]), result("proposed", [0.95])]
+    rows = cell_table(runs, ["proposed", "individual"], TARGET)
+    assert rows[0]["speedup"] is None and rows[1]["time_to_target_s"] is None
+    assert "| individual | 50.0% | not reached | — |" in markdown_table(rows, TARGET)
+
+
+def test_square_root_decay_is_recovered_and_judged_to_hold():
+    batches = np.array([4.0, 16.0, 64.0, 256.0])
+    assert fit_sqrt(batches, 0.01 * np.sqrt(batches))["r2"] == pytest.approx(1.0)
+    assert fit_exponent(batches, 0.01 * np.sqrt(batches))["alpha"] == pytest.approx(0.5)
+    runs = [
+        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 0.001 * np.sqrt(b) * np.arange(1, 13)))
+        for s, b in (("online", 4), ("proposed", 100), ("full", 400))
+    ]
+    check = decay_check([*runs, result("model-feel", [0.5] * 12, batch=1000)])
+    assert [p["scheme"] for p in check["runs"]] == ["online", "proposed", "full"]
+    assert check["per_run"]["xi"] == pytest.approx(0.001)
+    assert check["holds"] is True and verdict(check).startswith("Eq. (8) holds")
+
+
+def test_linear_decay_is_judged_not_to_hold():
+    runs = [
+        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 1e-5 * b * np.arange(1, 13)))
+        for s, b in (("online", 4), ("proposed", 100), ("full", 900))
+    ]
+    check = decay_check(runs)
+    assert check["exponent"]["alpha"] == pytest.approx(1.0)
+    assert check["holds"] is False and "does not hold" in verdict(check)
+
+
+def test_one_batch_size_is_too_few_to_judge():
+    check = decay_check([result("full", [0.5] * 3, batch=64)])
+    assert check["holds"] is None and verdict(check).startswith("too few")
+
+
+def test_grid_plans_every_scheme_per_cell_and_seed_and_the_sweep():
+    settings = CompareSettings(repeats=2, sweep_learning_rates=(0.1,))
+    runs = settings.runs()
+    assert len(runs) == 2 * 2 * (2 * 7 + 1)  # the sweep runs with the first seed only
+    assert {r.cell for r in runs} == {"K6-iid", "K6-shards", "K12-iid", "K12-shards"}
+    sweep = [r for r in runs if r.learning_rate is not None]
+    assert {(r.scheme, r.name, r.seed) for r in sweep} == {("proposed", "proposed-lr0.1", 0)}
+    no_proposed = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
+    assert [r.name for r in no_proposed.runs()] == ["full"]
+    assert len(QUICK.runs()) == 8 and QUICK.cells() == [(4, "iid")]
+
+
+def test_run_directories_are_per_cell_seed_and_name(tmp_path):
+    spec = RunSpec(12, "shards", 3, "my.mod:Policy", 0.5)
+    assert spec.directory(tmp_path) == tmp_path / "runs/K12-shards/seed3/my.mod_Policy-lr0.5"

@@ -1,0 +1,125 @@
+"""Device dropout: the ServerApp in process with the real ClientApp and devices that drop out."""
+
+import json
+import logging
+import uuid
+
+import pytest
+from fake_grid import LocalGrid
+from flwr.server.superlink.linkstate.utils import (
+    create_message_error_unavailable_res_message as unavailable_reply,
+)
+
+import strategy.feel
+from client.app import app as client_app
+from server.app import run
+from server.config import resolve_run_config
+
+TIMEOUT_S = 7.5
+
+
+@pytest.fixture(autouse=True)
+def quiet_flower():
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+
+
+class DropoutGrid(LocalGrid):
+    """Nodes 1000 + i; ``offline[r]`` are not connected in round r; ``mute[r]`` are but never
+    answer the profile query; ``silent[r]`` answer it but never reply to training (they crash
+    mid-round); for ``unavailable[r]`` the SuperLink answers training with its Node
+    Unavailable error (their heartbeat expired)."""
+
+    def __init__(self, num_nodes, config, offline=None, mute=None, silent=None, unavailable=None):
+        super().__init__(client_app, num_nodes, config)
+        self.offline = offline or {}
+        self.mute = mute or {}
+        self.silent = silent or {}
+        self.unavailable = unavailable or {}
+        self.round = 1
+        self.timeouts = []
+        self.polls = 0
+
+    def get_node_ids(self):
+        self.polls += 1
+        return [n for n in self.contexts if n - 1000 not in self.offline.get(self.round, ())]
+
+    def send_and_receive(self, messages, *, timeout=None):
+        messages = list(messages)
+        if not messages:  # the skipped federated evaluation
+            return []
+        self.timeouts.append(timeout)
+        self.round = int(messages[0].metadata.group_id)
+        lost = set(self.offline.get(self.round, ()))
+        gone = set()
+        if messages[0].metadata.message_type == "query.profile":
+            lost |= set(self.mute.get(self.round, ()))
+        else:
+            lost |= set(self.silent.get(self.round, ()))
+            gone = set(self.unavailable.get(self.round, ()))
+        live = [m for m in messages if m.metadata.dst_node_id - 1000 not in lost | gone]
+        replies = super().send_and_receive(live, timeout=timeout)
+        for message in messages:
+            if message.metadata.dst_node_id - 1000 in gone:
+                message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+                replies.append(unavailable_reply(message.metadata, "node_unavail"))
+        self.round += messages[0].metadata.message_type == "train"
+        return replies
+
+
+def train(tmp_path, grid_args, **overrides):
+    config = resolve_run_config(
+        {
+            "num-server-rounds": 6,
+            "min-nodes": 3,
+            "device": "cpu",
+            "round-timeout-s": TIMEOUT_S,
+            "results-dir": str(tmp_path / "out"),
+            **overrides,
+        }
+    )
+    grid = DropoutGrid(3, config, **grid_args)
+    directory = run(grid, config, run_id=7)
+    rows = [json.loads(line) for line in (directory / "rounds.jsonl").read_text().splitlines()]
+    return grid, rows
+
+
+def test_rounds_go_on_without_dropped_devices_and_take_them_back(tmp_path):
+    drops = {"offline": {2: {2}}, "silent": {3: {1}}, "unavailable": {4: {0}}, "mute": {5: {2}}}
+    grid, rows = train(tmp_path, drops)
+    participants = [r["participants"] for r in rows]
+    assert participants == [[0, 1, 2], [0, 1], [0, 2], [1, 2], [0, 1], [0, 1, 2]]
+    # Round 2: device 2 was not connected, so it was neither queried nor scheduled.
+    assert rows[1]["partition_ids"] == [0, 1] and rows[1]["excluded"] == {}
+    # Round 3: device 1 was scheduled but never replied; the round's latency is that of the
+    # devices that took part, with their planned batches.
+    assert rows[2]["partition_ids"] == [0, 1, 2]
+    assert rows[2]["excluded"] == {"1": "no reply before the timeout"}
+    assert rows[2]["global_batch"] == rows[2]["batch_sizes"][0] + rows[2]["batch_sizes"][2]
+    assert rows[2]["batch_sizes"] == rows[5]["batch_sizes"]  # same plan as the full round 6
+    assert rows[2]["round_latency_s"] <= rows[5]["round_latency_s"]
+    # Round 4: the SuperLink's error reply (sent from its own node id) names device 0.
+    assert list(rows[3]["excluded"]) == ["0"] and "Node Unavailable" in rows[3]["excluded"]["0"]
+    # Round 5: device 2 went quiet before the profile query; it is named by its partition.
+    assert rows[4]["partition_ids"] == [0, 1]
+    assert rows[4]["excluded"] == {"2": "no reply before the timeout"}
+    assert rows[5]["excluded"] == {}
+    assert set(grid.timeouts) == {TIMEOUT_S}  # profile query and training both bounded
+
+
+def test_first_round_waits_for_min_nodes_at_most_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setattr(strategy.feel, "NODE_POLL_S", 0.01)
+    grid, rows = train(
+        tmp_path, {"offline": {1: {1}}}, **{"num-server-rounds": 1, "round-timeout-s": 0.05}
+    )
+    assert rows[0]["participants"] == [0, 2]
+    assert grid.polls > 2  # it waited for the third node before going on
+
+
+def test_no_connected_node_fails_the_round(tmp_path, monkeypatch):
+    monkeypatch.setattr(strategy.feel, "NODE_POLL_S", 0.01)
+    with pytest.raises(RuntimeError, match="round 1: no node connected"):
+        train(
+            tmp_path,
+            {"offline": {1: {0, 1, 2}}},
+            **{"num-server-rounds": 1, "round-timeout-s": 0.05},
+        )

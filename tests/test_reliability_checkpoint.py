@@ -1,0 +1,136 @@
+"""Checkpoints: atomic writes, RNG states, and an in-process run resumed exactly."""
+
+import json
+import logging
+import random
+
+import numpy as np
+import pytest
+import torch
+from fake_grid import LocalGrid
+
+from client.app import app as client_app
+from server import checkpoint as ckpt
+from server.app import run
+from server.config import resolve_run_config
+from task.errors import ConfigError
+
+WALL = ("wall_time_s", "round_wall_time_s")
+
+
+@pytest.fixture(autouse=True)
+def quiet_flower():
+    logging.getLogger("flwr").setLevel(logging.ERROR)
+
+
+def a_checkpoint(round_=1, **changes):
+    fields = {
+        "round": round_,
+        "config": {"seed": 1, "resume": False, "results-dir": "/a"},
+        "model": {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.array(3)},
+        "strategy": {"sim_time_s": 0.25, "cursors": {"0": 5}, "records": []},
+        "rows": [{"round": 1, "x": 0.1}],
+        "initial": {"test_loss": 2.3},
+        "wall_time_s": 12.5,
+        "rng": ckpt.rng_state(),
+    }
+    return ckpt.Checkpoint(**{**fields, **changes})
+
+
+def test_checkpoint_round_trips_and_replaces_atomically(tmp_path, monkeypatch):
+    assert ckpt.load_checkpoint(tmp_path) is None and ckpt.completed_rounds(tmp_path) == 0
+    ckpt.save_checkpoint(tmp_path, a_checkpoint(1))
+    ckpt.save_checkpoint(tmp_path, a_checkpoint(2))
+    loaded = ckpt.load_checkpoint(tmp_path)
+    assert loaded.round == 2 and loaded.rows == [{"round": 1, "x": 0.1}]
+    assert loaded.strategy == a_checkpoint().strategy and loaded.wall_time_s == 12.5
+    np.testing.assert_array_equal(loaded.model["w"], a_checkpoint().model["w"])
+    assert loaded.model["w"].dtype == np.float32 and list(loaded.model) == ["w", "n"]
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.CHECKPOINT_FILE]
+
+    def killed_while_writing(stream, **arrays):
+        stream.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed_while_writing)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(tmp_path, a_checkpoint(3))
+    assert ckpt.completed_rounds(tmp_path) == 2  # the last complete checkpoint survives
+
+
+def test_rng_states_are_restored():
+    state = ckpt.rng_state()
+    first = (random.random(), np.random.random(), torch.rand(1).item())
+    ckpt.set_rng_state(json.loads(json.dumps(state)))
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == first
+
+
+def test_resume_refuses_a_changed_config_and_a_fresh_run_drops_the_old_checkpoint(tmp_path):
+    ckpt.save_checkpoint(tmp_path, a_checkpoint())
+    changed = {"seed": 2, "resume": True, "results-dir": "/b"}
+    with pytest.raises(ConfigError, match=r"seed is 2 but the checkpoint .* written with 1"):
+        ckpt.resume_point(tmp_path, changed)
+    same = {"seed": 1, "resume": True, "results-dir": "/b"}
+    assert ckpt.resume_point(tmp_path, same).round == 1
+    assert ckpt.resume_point(tmp_path, {**same, "resume": False}) is None
+    assert ckpt.load_checkpoint(tmp_path) is None
+
+
+class CrashingGrid(LocalGrid):
+    """A grid whose server process dies when round ``crash_round`` starts."""
+
+    def __init__(self, *args, crash_round, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.crash_round = crash_round
+
+    def send_and_receive(self, messages, *, timeout=None):
+        messages = list(messages)
+        if messages and messages[0].metadata.group_id == str(self.crash_round):
+            raise KeyboardInterrupt("killed")
+        return super().send_and_receive(messages, timeout=timeout)
+
+
+def rows_without_wall_time(directory):
+    rows = [json.loads(line) for line in (directory / "rounds.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in WALL} for row in rows]
+
+
+def test_resumed_run_equals_the_uninterrupted_run(tmp_path):
+    base = {"num-server-rounds": 3, "min-nodes": 3, "device": "cpu", "seed": 3,
+            "inject-faults": 0.3, "fading": True, "scheme": "random"}  # fmt: skip
+    whole = resolve_run_config({**base, "results-dir": str(tmp_path / "whole")})
+    run(LocalGrid(client_app, 3, whole), whole, run_id=1)
+
+    cut = resolve_run_config({**base, "results-dir": str(tmp_path / "cut")})
+    with pytest.raises(KeyboardInterrupt):
+        run(CrashingGrid(client_app, 3, cut, crash_round=3), cut, run_id=2)
+    assert [r["round"] for r in rows_without_wall_time(tmp_path / "cut")] == [1, 2]
+    resumed = {**cut, "resume": True}
+    # A fresh grid: the devices' context.state is gone, as after a restart.
+    run(LocalGrid(client_app, 3, resumed), resumed, run_id=3)
+
+    assert rows_without_wall_time(tmp_path / "cut") == rows_without_wall_time(tmp_path / "whole")
+    a, b = (ckpt.load_checkpoint(tmp_path / name) for name in ("whole", "cut"))
+    assert a.round == b.round == 3 and a.strategy == b.strategy
+    assert a.model.keys() == b.model.keys()
+    assert all(np.array_equal(a.model[k], b.model[k]) for k in a.model)
+    summary = json.loads((tmp_path / "cut" / "summary.json").read_text())
+    assert summary["rounds"] == 3 and summary["wall_time_s"] >= b.rows[1]["wall_time_s"]
+
+
+def test_devices_get_their_sampling_cursor_from_the_server(tmp_path):
+    config = resolve_run_config(
+        {"num-server-rounds": 2, "min-nodes": 2, "device": "cpu", "results-dir": str(tmp_path)}
+    )
+    grid = LocalGrid(client_app, 2, config)
+    run(grid, config, run_id=1)
+    train = [m for m in grid.sent if m.metadata.message_type == "train"]
+    cursors = {}
+    for message in train:
+        pid = grid.contexts[message.metadata.dst_node_id].node_config["partition-id"]
+        sent = message.content["config"]
+        assert sent["sample-cursor"] == cursors.get(pid, 0)
+        cursors[pid] = sent["sample-cursor"] + sent["batch-size"]
+    assert ckpt.load_checkpoint(tmp_path).strategy["cursors"] == {
+        str(p): c for p, c in cursors.items()
+    }

@@ -1,0 +1,146 @@
+"""``feel simulate``: bad inputs fail up front, ``--resume`` checks, orphaned processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cli import orphans
+from cli.errors import UsageError
+from cli.main import main
+from server import checkpoint as ckpt
+from server.config import resolve_run_config
+
+
+def fails_up_front(argv, tmp_path, capsys):
+    """Run ``feel simulate argv``; return its one-line error (exit 2, nothing written)."""
+    out = tmp_path / "out"
+    assert main(["simulate", "--results-dir", str(out), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("feel simulate: error: ")
+    assert not out.exists()
+    return err.removeprefix("feel simulate: error: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "cifar10"], "--data-dir: required for dataset 'cifar10'"),
+        (["--data-dir", "/no/such/dir"], "--data-dir: no such directory '/no/such/dir'"),
+        (["--clients", "2000"], "--clients: 2000 partitions with scheme 'iid' need at least 2000"),
+        (["--clients", "800", "--partition", "shards"], "--clients: 800 partitions with scheme"),
+        (["--clients", "20", "--min-batch", "100"], "--min-batch: 100 exceeds the 71 examples"),
+        (["--min-batch", "9", "--max-batch", "8"], "--min-batch: 9 exceeds max-batch 8"),
+        (["--min-devices", "7"], "--min-devices: 7 exceeds the 6 devices of the run"),
+        (["--min-devices", "0"], "--min-devices: must be >= 1, got 0"),
+        (["--inject-faults", "1.5"], "--inject-faults: must be between 0 and 1, got 1.5"),
+        (["--tx-power-dbm", "nan"], "--tx-power-dbm: must be a finite number, got nan"),
+        (["--noise-dbm-per-hz=-inf"], "--noise-dbm-per-hz: must be a finite number, got -inf"),
+        (["--bandwidth-hz=-1e6"], "--bandwidth-hz: must be > 0, got -1000000.0"),
+        (["--cycles-per-flop", "0"], "--cycles-per-flop: must be > 0, got 0.0"),
+        (["--rounds", "-3"], "--rounds: must be >= 1, got -3"),
+        (["--clients", "-1"], "--clients: must be >= 1, got -1"),
+        (["--model", "vgg16"], "--model: unknown model 'vgg16'"),
+    ],
+)
+def test_bad_input_fails_before_any_training(argv, message, tmp_path, capsys):
+    assert message in fails_up_front(argv, tmp_path, capsys)
+
+
+def test_cifar10_folder_without_the_files_fails_up_front(tmp_path, capsys):
+    argv = ["--dataset", "cifar10", "--data-dir", str(tmp_path)]
+    assert f"--data-dir: CIFAR-10 not found in {tmp_path}" in fails_up_front(argv, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[devices]]\ndistance_m = 50.0\ncpu_hz = -1.0\n", "devices[0].cpu_hz: must be > 0"),
+        ("[[devices]]\ndistance_m = 50.0\ncpu_hz = 1e9\n", "lists 1 devices, fewer than the 2"),
+        ("[[devices]]\ncpu_hz = 1e9\n", "devices[0].distance_m: give exactly one of"),
+        ("devices = 3\n", "--fleet-file: devices: must be a non-empty list"),
+        ("[[devices]\n", "is not valid TOML"),
+    ],
+)
+def test_bad_fleet_file_fails_up_front(text, message, tmp_path, capsys):
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text)
+    err = fails_up_front(["--clients", "2", "--fleet-file", str(fleet)], tmp_path, capsys)
+    assert err.startswith("--fleet-file: ") and message in err
+
+
+def test_profile_report_is_not_a_fleet_file(tmp_path, capsys):
+    report = tmp_path / "profile.json"  # what `feel profile` writes
+    report.write_text(json.dumps({"model": "cnn", "gpu_profile": {}, "cpu_profile": {}}))
+    err = fails_up_front(["--fleet-file", str(report)], tmp_path, capsys)
+    assert "--fleet-file: " in err and "must hold exactly one key, 'devices'" in err
+
+
+def a_finished_run(directory, rounds):
+    config = resolve_run_config({"num-server-rounds": rounds, "min-nodes": 3,
+                                 "results-dir": str(directory)})  # fmt: skip
+    directory.mkdir()
+    (directory / "run_config.toml").write_text(
+        "\n".join(f"{k} = {json.dumps(v)}" for k, v in config.items())
+    )
+    ckpt.save_checkpoint(
+        directory,
+        ckpt.Checkpoint(rounds, config, {}, {}, [], {}, 1.0, ckpt.rng_state()),
+    )
+
+
+def test_resume_checks_its_directory_and_keeps_the_options(tmp_path, capsys):
+    assert main(["simulate", "--resume", str(tmp_path)]) == 2
+    assert "--resume: no run_config.toml in" in capsys.readouterr().err
+    a_finished_run(tmp_path / "run", rounds=3)
+    for option in (["--model", "resnet18"], ["--clients", "4"], ["--rounds", "5"]):
+        assert main(["simulate", "--resume", str(tmp_path / "run"), *option]) == 2
+        err = capsys.readouterr().err
+        assert f"{option[0]}: cannot be changed when resuming a run (--resume)" in err
+    (tmp_path / "run" / "summary.json").write_text("{}")
+    assert main(["simulate", "--resume", str(tmp_path / "run")]) == 0
+    assert "resuming after round 3 of 3" in capsys.readouterr().out
+
+
+def spawn(env_home):
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "FLWR_HOME": str(env_home)},
+    )
+
+
+def test_processes_of_a_killed_run_are_stopped(tmp_path):
+    home = tmp_path / "feel-flwr-1"
+    (home / "supernode-0").mkdir(parents=True)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    link, node, stranger = spawn(home), spawn(home / "supernode-0"), spawn(f"{home}0")
+    try:
+        marker = {"pid": dead.pid, "flwr_home": str(home)}
+        (run_dir / orphans.MARKER_FILE).write_text(json.dumps(marker))
+        assert orphans.stop_orphans(run_dir) == 2
+        assert link.wait(5) and node.wait(5)  # killed, reaped
+        assert stranger.poll() is None
+        assert not home.exists() and not (run_dir / orphans.MARKER_FILE).exists()
+        assert orphans.stop_orphans(run_dir) == 0
+    finally:
+        for process in (link, node, stranger):
+            process.kill()
+            process.wait()
+
+
+def test_a_live_run_keeps_its_results_directory(tmp_path):
+    alive = spawn(tmp_path / "home")
+    try:
+        marker = {"pid": alive.pid, "flwr_home": str(tmp_path / "home")}
+        (tmp_path / orphans.MARKER_FILE).write_text(json.dumps(marker))
+        with pytest.raises(UsageError, match=f"in use by a running feel \\(pid {alive.pid}\\)"):
+            orphans.stop_orphans(tmp_path)
+        assert alive.poll() is None
+    finally:
+        alive.kill()
+        alive.wait()
