@@ -52,8 +52,8 @@ HELP = {
     "gradient-feel, model-feel, individual, a scheduler policy (fixed, equal) or "
     "package.module:Class",
     "num-server-rounds": "communication rounds (at most)",
-    "round-timeout-s": "seconds to wait for the devices to connect and to reply in each phase "
-    "of a round; the round goes on with those that replied",
+    "round-timeout-s": "seconds to wait for the devices to connect before the first round, "
+    "and for their replies in each phase of a round; a round goes on with those that replied",
     "time-budget-s": "stop once the simulated time reaches this many seconds (0: no budget)",
     "equal-slots": "equal TDMA slots for online, full, random, model-feel and individual",
     "fixed-batch": "batch per device of gradient-feel (0: B^max, capped at the local data)",
