@@ -81,12 +81,28 @@ def _rho(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def _within_tiers(values: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """``values`` minus the mean of the devices with the same training speed."""
+    _, tier = np.unique(np.round(speed, 6), return_inverse=True)
+    means = np.bincount(tier, weights=values) / np.bincount(tier)
+    return values - means[tier]
+
+
 def remark_correlations(allocation: DeviceAllocation) -> dict[str, float]:
-    """Spearman correlations behind Remarks 2-3 (signs expected: +, +, -, -)."""
+    """Spearman correlations behind Remarks 2-3.
+
+    Remark 2 expects batch vs speed and batch vs rate to be positive, Remark 3 slot vs rate
+    to be negative. ``*_same_speed`` compare devices of equal speed only (deviations from
+    their speed tier's mean), which separates the rate's effect from the speed's: batches
+    grow with speed, and a larger batch needs a larger slot.
+    """
     a = allocation
+    rate = _within_tiers(a.uplink_rate_bps, a.speed)
     return {
         "batch_vs_speed": _rho(a.batch, a.speed),
         "batch_vs_rate": _rho(a.batch, a.uplink_rate_bps),
+        "batch_vs_rate_same_speed": _rho(_within_tiers(a.batch, a.speed), rate),
         "slot_vs_rate": _rho(a.slot_s, a.uplink_rate_bps),
+        "slot_vs_rate_same_speed": _rho(_within_tiers(a.slot_s, a.speed), rate),
         "slot_vs_speed": _rho(a.slot_s, a.speed),
     }

@@ -62,7 +62,8 @@ def _markdown(report: dict[str, Any], settings: CompareSettings) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Wall time: {report['wall_time_s']:.0f} s, engine {report['engine']} "
-        f"({report['runs_ran']} runs ran, {report['runs_resumed']} resumed).  ",
+        f"({report['runs_ran']} runs ran, {report['runs_resumed']} resumed); the runs' own "
+        f"wall times (summary.json) add up to {report['runs_wall_time_s']:.0f} s.  ",
         f"Every run: {budget}; seeds {settings.seeds()}; target accuracy "
         f"{settings.target_accuracy:.0%}; run-config overrides {settings.run_config or 'none'}.",
         "",
@@ -75,10 +76,15 @@ def _markdown(report: dict[str, Any], settings: CompareSettings) -> str:
         if "remarks" in cell_report:
             rho = {k: f"{v:+.2f}" for k, v in cell_report["remarks"].items()}
             lines += [
-                "Remarks 2-3 (Spearman rank correlation over the devices, proposed scheme): "
-                f"batch vs speed {rho['batch_vs_speed']}, batch vs rate {rho['batch_vs_rate']} "
-                f"(Remark 2: +); slot vs rate {rho['slot_vs_rate']}, slot vs speed "
-                f"{rho['slot_vs_speed']} (Remark 3: -, for given batches).",
+                "Remarks 2-3 (Spearman rank correlations over the devices of the proposed "
+                "scheme's first seed; at equal speed: deviations from the speed tier's mean). "
+                f"Remark 2, batches grow with speed and rate: batch vs speed "
+                f"{rho['batch_vs_speed']}, vs rate {rho['batch_vs_rate']}, vs rate at equal "
+                f"speed {rho['batch_vs_rate_same_speed']}. Remark 3, slots shrink as the rate "
+                f"grows: slot vs rate {rho['slot_vs_rate']}, at equal speed "
+                f"{rho['slot_vs_rate_same_speed']}; slot vs speed {rho['slot_vs_speed']} "
+                "(Remark 3 expects - for given batches, but faster devices also take larger "
+                "batches).",
                 "",
             ]
         lines += [f"![{name}]({path})" for name, path in cell_report["figures"].items()] + [""]
@@ -106,6 +112,7 @@ def write_report(
         "wall_time_s": wall_time_s,
         "runs_ran": sum(o.status == "ran" for o in outcomes),
         "runs_resumed": sum(o.status == "resumed" for o in outcomes),
+        "runs_wall_time_s": sum(r.summary["wall_time_s"] for r in results),
         "settings": dataclasses.asdict(settings),
         "runs": [_run_entry(r, outcomes, root, settings.target_accuracy) for r in results],
         "cells": {cell: _cell_report(cell, runs, settings, root) for cell, runs in cells.items()},

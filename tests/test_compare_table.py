@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
+from compare.devices import DeviceAllocation, remark_correlations
 from compare.settings import QUICK, CompareSettings, RunSpec
 from compare.table import RunResult, cell_table, markdown_table
 
@@ -103,3 +104,17 @@ def test_grid_plans_every_scheme_per_cell_and_seed_and_the_sweep():
 def test_run_directories_are_per_cell_seed_and_name(tmp_path):
     spec = RunSpec(12, "shards", 3, "my.mod:Policy", 0.5)
     assert spec.directory(tmp_path) == tmp_path / "runs/K12-shards/seed3/my.mod_Policy-lr0.5"
+
+
+def test_remarks_compare_devices_of_equal_speed_for_the_rate():
+    # Two speed tiers; within each the faster link gets the larger batch and smaller slot.
+    speed = np.array([1.0, 1.0, 3.0, 3.0])
+    rate = np.array([10.0, 20.0, 15.0, 12.0])  # deviations from the tier mean: -5, 5, 1.5, -1.5
+    batch = np.array([10.0, 20.0, 41.0, 39.0])  # -5, 5, 1, -1
+    slot = np.array([10.0, 0.5, 4.0, 6.0])  # 4.75, -4.75, -1, 1
+    zeros = np.zeros(4)
+    rho = remark_correlations(DeviceAllocation(speed, rate, batch, zeros, slot, zeros))
+    assert rho["batch_vs_speed"] > 0.8
+    assert rho["batch_vs_rate_same_speed"] == pytest.approx(1.0)
+    assert rho["slot_vs_rate_same_speed"] == pytest.approx(-1.0)
+    assert rho["slot_vs_rate"] < 0
