@@ -113,18 +113,43 @@ def evaluate(
     ):
         if np.any(slots <= 0) or slots.sum() > frame * (1 + 1e-9):
             raise ValueError(f"{name}: must be positive and fill at most one frame ({frame} s)")
-    compute = compute_s(instance, batches)
-    upload = uplink_airtime_s(instance) * instance.uplink_frame_s / up  # Eq. (10)
-    download = downlink_airtime_s(instance) * instance.downlink_frame_s / down  # Eq. (11)
-    update = update_s(instance)
+    return from_phases(
+        batches,
+        (up, down),
+        compute_s(instance, batches),
+        uplink_airtime_s(instance) * instance.uplink_frame_s / up,  # Eq. (10)
+        downlink_airtime_s(instance) * instance.downlink_frame_s / down,  # Eq. (11)
+        update_s(instance),
+        policy=policy,
+        relaxed_efficiency=relaxed_efficiency,
+    )
+
+
+def from_phases(
+    batch_sizes: np.ndarray,
+    slots_s: tuple[np.ndarray, np.ndarray],
+    compute: np.ndarray,
+    upload: np.ndarray,
+    download: np.ndarray,
+    update: np.ndarray,
+    *,
+    policy: str,
+    relaxed_efficiency: float = float("nan"),
+) -> Allocation:
+    """Assemble an allocation from each device's phase times (Eq. 13-16).
+
+    The uplink phase ends at max_k(compute_k + upload_k), the downlink phase lasts
+    max_k(download_k + update_k), and the round is their sum (Eq. 15); the efficiency is
+    sqrt(B) / T with B the sum of ``batch_sizes``.
+    """
     first, second = compute + upload, download + update
     i, j = int(np.argmax(first)), int(np.argmax(second))
     latency = float(first[i] + second[j])  # Eq. (15) / (29)
-    global_batch = int(batches.sum())
+    global_batch = int(np.sum(batch_sizes))
     return Allocation(
-        batch_sizes=batches,
-        uplink_slots_s=up,
-        downlink_slots_s=down,
+        batch_sizes=batch_sizes,
+        uplink_slots_s=slots_s[0],
+        downlink_slots_s=slots_s[1],
         uplink_latency_s=float(first[i]),
         downlink_latency_s=float(second[j]),
         round_latency_s=latency,

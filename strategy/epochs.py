@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scheduler import Allocation, Instance
-from scheduler.allocation import equal_slots
+from scheduler.allocation import equal_slots, from_phases
 from scheduler.latency import (
     compute_s,
     downlink_airtime_s,
@@ -81,27 +81,12 @@ def exchange_allocation(
     """
     ready = np.asarray(ready_s, dtype=float)
     up, down = (np.asarray(s, dtype=float) for s in slots)
-    upload = uplink_airtime_s(instance) * instance.uplink_frame_s / up  # Eq. (10)
-    download = downlink_airtime_s(instance) * instance.downlink_frame_s / down  # Eq. (11)
-    first = ready + upload
-    i, j = int(np.argmax(first)), int(np.argmax(download))
-    latency = float(first[i] + download[j])
-    batches = np.asarray(examples, dtype=np.int64)
-    return Allocation(
-        batch_sizes=batches,
-        uplink_slots_s=up,
-        downlink_slots_s=down,
-        uplink_latency_s=float(first[i]),
-        downlink_latency_s=float(download[j]),
-        round_latency_s=latency,
-        global_batch=int(batches.sum()),
-        efficiency=float(np.sqrt(batches.sum()) / latency),
-        relaxed_efficiency=float("nan"),
+    return from_phases(
+        np.asarray(examples, dtype=np.int64),
+        (up, down),
+        ready,
+        uplink_airtime_s(instance) * instance.uplink_frame_s / up,  # Eq. (10)
+        downlink_airtime_s(instance) * instance.downlink_frame_s / down,  # Eq. (11)
+        np.zeros_like(ready),
         policy=policy,
-        critical_path={
-            "compute_s": float(ready[i]),
-            "upload_s": float(upload[i]),
-            "download_s": float(download[j]),
-            "update_s": 0.0,
-        },
     )
