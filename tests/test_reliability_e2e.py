@@ -1,5 +1,6 @@
 """Real ``feel simulate`` runs with injected faults: determinism, kill and resume, a stop."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,7 +34,29 @@ def tmpdir():
     """A short TMPDIR (Ray's socket paths must stay under 107 bytes) marking our processes."""
     path = tempfile.mkdtemp(prefix="fr", dir="/tmp")
     yield path
+    for pid in processes_mentioning(path):  # what a failed test left behind
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def freeze(flwr_home):
+    """SIGSTOP the processes of a run until none is new; return their pids."""
+    frozen = set()
+    while new := set(orphans.processes_of(flwr_home)) - frozen:
+        for pid in new:
+            os.kill(pid, signal.SIGSTOP)
+        frozen |= new
+        time.sleep(0.5)  # a fork under way when its parent stopped shows up now
+    return frozen
+
+
+def strays(tmpdir, frozen, timeout_s=30.0):
+    """Processes of the test's runs that are alive, not frozen, after ``timeout_s`` to exit."""
+    deadline = time.monotonic() + timeout_s
+    while (alive := processes_mentioning(tmpdir)).keys() - frozen and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return {pid: line for pid, line in alive.items() if pid not in frozen}
 
 
 def command(*argv):
@@ -84,12 +107,11 @@ def test_killed_run_resumes_to_the_same_result_whatever_the_workers(tmpdir):
         time.sleep(0.05)
     cli.send_signal(signal.SIGKILL)
     cli.wait()
-    # The SuperLink, ServerApp and Ray outlive the CLI; freeze them where they are.
+    # The SuperLink, ServerApp and Ray outlive the CLI; freeze them where they are. All of
+    # them carry the run's FLWR_HOME, so the resume below can find and stop them.
     flwr_home = json.loads((directory / orphans.MARKER_FILE).read_text())["flwr_home"]
-    left = orphans.processes_of(flwr_home)
-    assert left and len(left) == len(processes_mentioning(tmpdir))
-    for pid in left:
-        os.kill(pid, signal.SIGSTOP)
+    frozen = freeze(flwr_home)
+    assert frozen and strays(tmpdir, frozen) == {}
     assert json.loads(np.load(directory / "checkpoint.npz")["state"].tobytes())["round"] == 2
     assert rows(directory) == rows(reference)[:2]  # 1 actor computes what 2 actors did
 
@@ -97,7 +119,7 @@ def test_killed_run_resumes_to_the_same_result_whatever_the_workers(tmpdir):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resuming after round 2 of 3" in done.stdout
     assert_same_run(directory, reference)
-    assert processes_mentioning(tmpdir) == []
+    assert processes_mentioning(tmpdir) == {}
 
 
 def test_run_stops_when_too_few_devices_are_left(tmpdir):
@@ -110,4 +132,4 @@ def test_run_stops_when_too_few_devices_are_left(tmpdir):
     )
     assert (directory / "rounds.jsonl").read_text() == ""
     assert not (directory / "checkpoint.npz").exists() and not (directory / "summary.json").exists()
-    assert processes_mentioning(tmpdir) == []
+    assert processes_mentioning(tmpdir) == {}

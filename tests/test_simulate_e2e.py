@@ -13,9 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes whose command line or environment contains ``text``."""
-    found = []
+def processes_mentioning(text: str) -> dict[int, str]:
+    """Live processes whose command line or environment contains ``text``: pid -> command line."""
+    found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (proc / "cmdline").read_bytes()
@@ -23,7 +23,7 @@ def processes_mentioning(text: str) -> list[str]:
         except OSError:  # gone, or not ours to read
             continue
         if text.encode() in cmdline + environ:
-            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+            found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
     return found
 
 
@@ -49,4 +49,4 @@ def test_simulate_writes_results_and_leaves_no_superlink(tmp_path, short_tmpdir)
     assert [r["round"] for r in rows] == [1, 2] and len(rows[0]["batch_sizes"]) == 3
     assert json.loads((results / "summary.json").read_text())["rounds"] == 2
     assert (results / "loss_vs_time.png").is_file() and (results / "accuracy_vs_time.png").is_file()
-    assert processes_mentioning(short_tmpdir) == []
+    assert processes_mentioning(short_tmpdir) == {}
