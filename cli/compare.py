@@ -133,6 +133,8 @@ def _overrides(items: list[str]) -> dict[str, Any]:
             raise UsageError("--set", f"unknown run-config key {key!r}")
         if key in GRID_KEYS:
             raise UsageError("--set", f"{key!r} is set by the grid; use its own option")
+        if key == "eval-every":
+            raise UsageError("--set", "the comparison evaluates every round, so no eval-every")
         kind = type(DEFAULTS[key])
         if kind is bool:
             if text.lower() not in ("true", "false"):

@@ -29,10 +29,14 @@ class RoundsTail:
 
 def round_line(row: Mapping[str, Any], rounds: int) -> str:
     """Return the progress line of one round: round, simulated time, accuracy, loss, batch."""
+    evaluated = row["test_accuracy"] is not None  # see eval-every
     return (
         f"round {row['round']:>{len(str(rounds))}}/{rounds}  "
         f"simulated {row['sim_time_s']:9.2f} s  "
-        f"accuracy {row['test_accuracy']:7.2%}  "
-        f"loss {row['test_loss']:.4f}  "
-        f"global batch {row['global_batch']}"
+        + (
+            f"accuracy {row['test_accuracy']:7.2%}  loss {row['test_loss']:.4f}  "
+            if evaluated
+            else "not evaluated                  "
+        )
+        + f"global batch {row['global_batch']}"
     )

@@ -55,6 +55,7 @@ HELP = {
     "round-timeout-s": "seconds to wait for the devices to connect before the first round, "
     "and for their replies in each phase of a round; a round goes on with those that replied",
     "time-budget-s": "stop once the simulated time reaches this many seconds (0: no budget)",
+    "eval-every": "evaluate on the test set every this many rounds, and after the last",
     "equal-slots": "equal TDMA slots for online, full, random, model-feel and individual",
     "fixed-batch": "batch per device of gradient-feel (0: B^max, capped at the local data)",
     "local-batch": "mini-batch size of the local epochs of model-feel and individual",

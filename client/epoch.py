@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from client.local import Node, local_indices, new_model
+from client.local import Node, global_model, local_indices
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,7 @@ def local_epoch(
     indices = local_indices(node)
     order = indices[epoch_order(len(indices), config["seed"], pid, epoch)]
     device = resolve_device(config["device"])
-    model = new_model(config)
-    model.load_state_dict(state)
+    model = global_model(config, state)
     model.to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
     total = 0.0
@@ -83,5 +82,7 @@ def local_epoch(
         loss.backward()
         optimizer.step()
         total += float(loss.item()) * len(batch)
-    arrays = {name: value.detach().cpu().numpy() for name, value in model.state_dict().items()}
+    arrays = {
+        name: value.detach().cpu().numpy().copy() for name, value in model.state_dict().items()
+    }
     return LocalModel(arrays, total / len(order), len(order))

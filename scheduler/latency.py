@@ -62,7 +62,8 @@ def linear_compute(instance: Instance) -> LinearCompute:
 
     A device whose whole batch range costs under 1e-12 of its upload airtime gets its
     largest batch as lower bound too: a batch it computes for free is always at the maximum,
-    and so the searches never need to resolve such a device's compute time.
+    and so the searches never need to resolve such a device's compute time. Its compute is
+    modelled flat, at its latency for that batch (per-sample time 0).
     """
     d, k, hi = instance.devices, instance.num_devices, float(instance.max_batch)
     if instance.scenario == "cpu":
@@ -78,6 +79,8 @@ def linear_compute(instance: Instance) -> LinearCompute:
         )
         lower = np.clip(threshold, instance.min_batch, hi)
     free = per_sample * (hi - lower) <= 1e-12 * uplink_airtime_s(instance)
+    offset = np.where(free, offset + per_sample * hi, offset)
+    per_sample = np.where(free, 0.0, per_sample)
     return LinearCompute(offset, per_sample, np.where(free, hi, lower), hi)
 
 

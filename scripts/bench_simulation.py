@@ -1,16 +1,18 @@
 """Wall time per round of `feel simulate` against a plain single-process PyTorch loop.
 
-Usage: python scripts/bench_simulation.py [--rounds 5] [--cases cnn:6,cnn:12,resnet18:6,resnet18:12]
+Usage: python scripts/bench_simulation.py [--rounds 6] [--cases cnn:6,cnn:12,resnet18:6,resnet18:12]
 
 For each case it runs `feel simulate` (Flower's Simulation Engine, Ray backend, one CPU per
-client), then replays the same rounds in one process: the same model, data partitions and
+client) with `--eval-every ROUNDS`, so that the test set is evaluated only after the last
+round, then replays the same rounds in one process: the same model, data partitions and
 per-device batch sizes (read from the run's rounds.jsonl), the same gradient code, the
 batch-weighted average (Eq. 1) and the server SGD step (Eq. 2). It reports the median wall
-time per round (round 1, which starts the Ray actors, excluded), their ratio, and the peak
-memory of each: for `feel simulate` the proportional set size summed over its whole process
-tree, sampled every 0.2 s; for the plain loop its maximum resident set size. cnn runs on
-digits, resnet18 on CIFAR-shaped random tensors (dataset synthetic-cifar) with --max-batch 16
-to bound the run time on 2 cores.
+time per round (without round 1, which starts the Ray actors, and the last round, which
+evaluates), their ratio, the peak memory of each, and what one test-set evaluation adds to
+a round (timed in the plain process). Peak memory: for `feel simulate` the proportional set
+size summed over its whole process tree, sampled every 0.2 s; for the plain loop its
+maximum resident set size. cnn runs on digits, resnet18 on CIFAR-shaped random tensors
+(dataset synthetic-cifar) with --max-batch 16 to bound the run time on 2 cores.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from task.data import load_dataset
 from task.models import build_model
 from task.partition import partition_indices
 from task.sampling import next_batch
-from task.training import compute_gradient
+from task.training import compute_gradient, evaluate
 
 DATASET = {"cnn": ("digits", 128), "resnet18": ("synthetic-cifar", 16)}
 
@@ -81,7 +83,7 @@ def run_feel(model: str, clients: int, rounds: int, out: Path) -> tuple[list[dic
     command = [
         sys.executable, "-m", "cli.main", "simulate", "--model", model, "--dataset", dataset,
         "--clients", str(clients), "--rounds", str(rounds), "--max-batch", str(max_batch),
-        "--results-dir", str(out),
+        "--eval-every", str(rounds), "--results-dir", str(out),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -94,8 +96,8 @@ def run_feel(model: str, clients: int, rounds: int, out: Path) -> tuple[list[dic
     return rows, peak
 
 
-def run_plain(model: str, clients: int, rows: list[dict]) -> list[float]:
-    """Replay the rounds in one process; return the wall time of each round."""
+def run_plain(model: str, clients: int, rows: list[dict]) -> tuple[list[float], float]:
+    """Replay the rounds in one process; return the wall time of each round and of an evaluation."""
     dataset, max_batch = DATASET[model]
     config = resolve_run_config({"model": model, "dataset": dataset, "max-batch": max_batch})
     data = load_dataset(dataset)
@@ -122,32 +124,39 @@ def run_plain(model: str, clients: int, rows: list[dict]) -> list[float]:
         rate = scaled_learning_rate(config["learning-rate"], sum(sizes), config["base-batch"])
         state = sgd_step(state, weighted_average(grads, weights), rate)
         times.append(time.perf_counter() - start)
-    return times
+    net.load_state_dict({n: torch.from_numpy(v) for n, v in state.items()})
+    start = time.perf_counter()
+    evaluate(net, data.x_test, data.y_test, torch.device("cpu"))
+    return times, time.perf_counter() - start
 
 
 def replay(model: str, clients: int, rows_file: Path) -> None:
     """Child process: run the plain loop and print its round times and peak RSS as JSON."""
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    times = run_plain(model, clients, rows)
+    times, evaluation = run_plain(model, clients, rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"times": times, "peak": peak}))
+    print(json.dumps({"times": times, "evaluation": evaluation, "peak": peak}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--cases", default="cnn:6,cnn:12,resnet18:6,resnet18:12")
     parser.add_argument("--replay", nargs=3, metavar=("MODEL", "K", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 3:
+        parser.error(
+            f"--rounds: must be >= 3 (first and last rounds are not timed), got {args.rounds}"
+        )
     if args.replay:
         replay(args.replay[0], int(args.replay[1]), Path(args.replay[2]))
         return
     print(f"# {os.cpu_count()} CPUs, torch {torch.__version__}, {args.rounds} rounds per run")
     print(
         "| model | K | feel simulate s/round | plain loop s/round | ratio "
-        "| peak memory feel (GB) | peak memory plain (GB) |"
+        "| peak memory feel (GB) | peak memory plain (GB) | test-set evaluation s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for case in args.cases.split(","):
         model, clients = case.split(":")
         with tempfile.TemporaryDirectory() as tmp:
@@ -168,11 +177,12 @@ def main() -> None:
                     text=True,
                 ).stdout
             )
-        feel_s = statistics.median(r["round_wall_time_s"] for r in rows[1:])
-        plain_s = statistics.median(plain["times"][1:])
+        feel_s = statistics.median(r["round_wall_time_s"] for r in rows[1:-1])
+        plain_s = statistics.median(plain["times"][1:-1])
         print(
             f"| {model} | {clients} | {feel_s:.3f} | {plain_s:.3f} | {feel_s / plain_s:.2f} "
-            f"| {feel_peak / 1e9:.2f} | {plain['peak'] / 1e9:.2f} |",
+            f"| {feel_peak / 1e9:.2f} | {plain['peak'] / 1e9:.2f} "
+            f"| {plain['evaluation']:.2f} |",
             flush=True,
         )
 

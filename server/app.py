@@ -24,7 +24,7 @@ from server.checkpoint import (
     set_rng_state,
 )
 from server.config import resolve_run_config
-from server.evaluation import Evaluator
+from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
@@ -40,8 +40,10 @@ class RoundLogger:
     """Flower's ``evaluate_fn``: evaluates the global model, checkpoints, writes the round's row.
 
     Flower calls it at round 0 (initial model) and after each round's aggregation, so the
-    strategy's record of that round is ready. A resumed run (``resumed``) goes on with the
-    checkpoint's rows, initial metrics and wall time, and skips the round-0 evaluation.
+    strategy's record of that round is ready. It evaluates every ``eval-every`` rounds and
+    after the last (the rounds or the time budget done); other rows hold None test metrics.
+    A resumed run (``resumed``) goes on with the checkpoint's rows, initial metrics and wall
+    time, and skips the round-0 evaluation.
     """
 
     def __init__(
@@ -63,16 +65,26 @@ class RoundLogger:
         self.initial: dict[str, float] = dict(resumed.initial) if resumed else {}
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
-        """Evaluate ``arrays``; for rounds >= 1 checkpoint, then append the row."""
+        """Evaluate ``arrays`` (if due); for rounds >= 1 checkpoint, then append the row."""
         if server_round == 0 and self.initial:  # resumed
             return None
-        metrics = self.evaluator(arrays)
+        record = self.strategy.records[-1] if server_round else None
+        evaluates = record is None or self._evaluates(record.round)
+        metrics = self.evaluator(arrays) if evaluates else dict.fromkeys(METRICS)
+        self.strategy.clock.mark("evaluate")
         now = time.monotonic()
-        if server_round == 0:
+        if record is None:
             self.initial = metrics
         else:
-            record = self.strategy.records[-1]
-            self.rows.append(round_row(record, metrics, now - self.started, now - self.last))
+            self.rows.append(
+                round_row(
+                    record,
+                    metrics,
+                    now - self.started,
+                    now - self.last,
+                    self.strategy.clock.phases(),
+                )
+            )
             checkpoint = Checkpoint(
                 round=record.round,
                 config=self.config,
@@ -87,13 +99,18 @@ class RoundLogger:
             self.writer.append_round(self.rows[-1])
             log(
                 INFO,
-                "round %d: simulated time %.2f s, test accuracy %.4f",
+                "round %d: simulated time %.2f s, test accuracy %s",
                 record.round,
                 record.sim_time_s,
-                metrics["test_accuracy"],
+                "not evaluated" if not evaluates else f"{metrics['test_accuracy']:.4f}",
             )
         self.last = now
-        return MetricRecord(metrics)
+        return MetricRecord(metrics) if evaluates else None
+
+    def _evaluates(self, round_: int) -> bool:
+        """Whether round ``round_`` is evaluated: every ``eval-every``-th, and the last."""
+        last = round_ == self.config["num-server-rounds"] or self.strategy.complete
+        return last or round_ % self.config["eval-every"] == 0
 
 
 def results_directory(path: str, run_id: int) -> Path:

@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Value] = {
     "scheme": "proposed",
     "num-server-rounds": 60,
     "time-budget-s": 0.0,
+    "eval-every": 1,
     "equal-slots": False,
     "fixed-batch": 0,
     "local-batch": 10,
@@ -62,6 +63,7 @@ def _positive() -> tuple[Callable[[float], bool], str]:
 _BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
     "num-server-rounds": _at_least(1),
     "time-budget-s": _at_least(0),
+    "eval-every": _at_least(1),
     "fixed-batch": _at_least(0),
     "local-batch": _at_least(1),
     "patience": _at_least(1),

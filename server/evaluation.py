@@ -9,6 +9,9 @@ from torch import nn
 
 from task.training import evaluate
 
+# The test metrics of a round, None in ``rounds.jsonl`` for a round not evaluated.
+METRICS = ("test_loss", "test_accuracy")
+
 
 class Evaluator:
     """Test loss and accuracy of a global model given as an ``ArrayRecord``.

@@ -38,14 +38,14 @@ def plot_curves(
     list[Path]
         The files written.
     """
-    times = [0.0] + [row["sim_time_s"] for row in rows]
+    evaluated = [row for row in rows if row["test_accuracy"] is not None]  # see eval-every
+    times = [0.0] + [row["sim_time_s"] for row in evaluated]
     paths = []
     for name, (key, ylabel) in PLOTS.items():
         figure = Figure(figsize=(6, 4), layout="constrained")
         axes = figure.add_subplot()
-        axes.plot(
-            times, [initial[key]] + [row[key] for row in rows], marker=".", label=label or None
-        )
+        values = [initial[key]] + [row[key] for row in evaluated]
+        axes.plot(times, values, marker=".", label=label or None)
         axes.set_xlabel("Simulated training time (s)")
         axes.set_ylabel(ylabel)
         axes.grid(alpha=0.3)

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # the CLI reads results files without importing flwr
     from strategy import RoundRecord
 
 ROUNDS_FILE = "rounds.jsonl"
+# The keys of a row that depend on the machine, not on the run's config.
+WALL_KEYS = ("wall_time_s", "round_wall_time_s", "wall_phases_s")
 SUMMARY_FILE = "summary.json"
 
 
@@ -20,17 +22,20 @@ def round_row(
     evaluation: Mapping[str, float],
     wall_time_s: float,
     round_wall_time_s: float,
+    wall_phases_s: Mapping[str, float],
 ) -> dict[str, Any]:
     """Return one line of ``rounds.jsonl``.
 
     The strategy's record, the test metrics, the wall-clock seconds since the ServerApp
-    started (``wall_time_s``) and those spent on this round (``round_wall_time_s``).
+    started (``wall_time_s``), those spent on this round (``round_wall_time_s``) and on
+    each of its phases (``wall_phases_s``, :class:`~strategy.phases.PhaseClock`).
     """
     return {
         **record.to_dict(),
         **evaluation,
         "wall_time_s": wall_time_s,
         "round_wall_time_s": round_wall_time_s,
+        "wall_phases_s": dict(wall_phases_s),
     }
 
 
@@ -93,15 +98,16 @@ def summarize(
         Facts about the model (parameter count, gradient size in bits).
     """
     last = rows[-1] if rows else {}
+    evaluated = [r for r in rows if r["test_accuracy"] is not None]  # see eval-every
     return {
         "config": dict(config),
         "model": dict(model),
         "rounds": len(rows),
         "initial_test_loss": initial["test_loss"],
         "initial_test_accuracy": initial["test_accuracy"],
-        "final_test_loss": last.get("test_loss"),
-        "final_test_accuracy": last.get("test_accuracy"),
-        "best_test_accuracy": max((r["test_accuracy"] for r in rows), default=None),
+        "final_test_loss": evaluated[-1]["test_loss"] if evaluated else None,
+        "final_test_accuracy": evaluated[-1]["test_accuracy"] if evaluated else None,
+        "best_test_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),
         "sim_time_s": last.get("sim_time_s", 0.0),
         "wall_time_s": wall_time_s,
         "mean_round_wall_time_s": (

@@ -40,10 +40,12 @@ def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str,
             raise ValueError(f"array names differ: {sorted(names)} vs {sorted(other)}")
     averaged = {}
     for name in names:
-        mean = np.average(np.stack([a[name] for a in arrays]), axis=0, weights=weights)
-        dtype = arrays[0][name].dtype
-        rounded = np.rint(mean) if np.issubdtype(dtype, np.integer) else mean
-        averaged[name] = np.asarray(rounded, dtype=dtype)
+        first = np.asarray(arrays[0][name])
+        mean, term = np.zeros(first.shape), np.empty(first.shape)  # summed in float64
+        for array, weight in zip(arrays, weights, strict=True):
+            mean += np.multiply(array[name], weight, out=term)
+        rounded = np.rint(mean) if np.issubdtype(first.dtype, np.integer) else mean
+        averaged[name] = np.asarray(rounded, dtype=first.dtype)
     return averaged
 
 

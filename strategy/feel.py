@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from logging import INFO, WARNING
 from typing import Any
 
@@ -26,6 +27,7 @@ from flwr.supercore import log
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from strategy.instance import InstanceSettings, build_instance
+from strategy.phases import PhaseClock
 from strategy.record import LatencySplit, RoundRecord
 from strategy.validation import (
     ReplyError,
@@ -71,6 +73,11 @@ class _RoundPlan:
     allocation: Allocation
     arrays: ArrayRecord
     excluded: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def model(self) -> dict[str, np.ndarray]:
+        """The global model sent this round, decoded once (for resnet18, 45 MB)."""
+        return {k: v.numpy() for k, v in self.arrays.items()}
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,7 @@ class FeelStrategy(FedAvg):
         self.time_budget_s = time_budget_s
         self.sim_time_s = 0.0
         self.records: list[RoundRecord] = []
+        self.clock = PhaseClock()
         self.min_devices = 1
         self.cursors: dict[int, int] = {}
         self._plan: _RoundPlan | None = None
@@ -194,6 +202,11 @@ class FeelStrategy(FedAvg):
         self.cursors = {int(pid): int(cursor) for pid, cursor in state["cursors"].items()}
         self.records = [RoundRecord(**record) for record in state["records"]]
 
+    @property
+    def complete(self) -> bool:
+        """Whether training is over: the simulated clock has reached ``time_budget_s``."""
+        return bool(self.time_budget_s) and self.sim_time_s >= self.time_budget_s
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
@@ -206,12 +219,14 @@ class FeelStrategy(FedAvg):
         TooFewDevicesError
             If fewer than ``min_devices`` sent a usable profile.
         """
-        if self.time_budget_s and self.sim_time_s >= self.time_budget_s:
+        if self.complete:
             raise TrainingComplete(
                 f"simulated time {self.sim_time_s:.2f} s reached the budget "
                 f"{self.time_budget_s:g} s"
             )
+        self.clock.mark("start")
         profiles, excluded = self._query_profiles(server_round, grid)
+        self.clock.mark("query")
         self._require_devices(server_round, len(profiles), excluded)
         profiles = self._select(profiles)
         instance = Instance.from_dict(
@@ -250,6 +265,7 @@ class FeelStrategy(FedAvg):
         ):
             self.cursors[partition_id] = self.cursors.get(partition_id, 0) + int(batch)
         self._train_messages = messages
+        self.clock.mark("schedule")
         return messages
 
     def _with_cursor(self, config: ConfigRecord, partition_id: int) -> ConfigRecord:
@@ -401,9 +417,7 @@ class FeelStrategy(FedAvg):
         gradient = weighted_average([r.arrays for r in results], weights)
         global_batch = sum(r.batch_size for r in results)
         learning_rate = scaled_learning_rate(self.learning_rate, global_batch, self.base_batch)
-        state = sgd_step(
-            {k: v.numpy() for k, v in self._plan.arrays.items()}, gradient, learning_rate
-        )
+        state = sgd_step(self._plan.model, gradient, learning_rate)
         state.update(self._averaged_buffers(results, weights, state))
         train_loss = float(np.average([r.loss for r in results], weights=weights))
         record = self._advance(
@@ -430,9 +444,9 @@ class FeelStrategy(FedAvg):
         TooFewDevicesError
             If fewer than ``min_devices`` replies are usable.
         """
+        self.clock.mark("train")
         plan = self._plan
         by_node = reply_sources(self._train_messages, replies)
-        model = {k: v.numpy() for k, v in plan.arrays.items()}
         results: list[_TrainReply] = []
         excluded = dict(plan.excluded)
         for node_id, assigned in zip(plan.node_ids, plan.allocation.batch_sizes, strict=True):
@@ -446,7 +460,7 @@ class FeelStrategy(FedAvg):
             try:
                 update = check_train_reply(
                     reply.content,
-                    model,
+                    plan.model,
                     update_key=self.update_key,
                     weight_key=self.weighted_by_key,
                     assigned=int(assigned),
@@ -514,6 +528,7 @@ class FeelStrategy(FedAvg):
             allocation = self._restrict(indices)
         split = LatencySplit.from_critical_path(allocation.critical_path)
         self.sim_time_s += float(allocation.round_latency_s)
+        self.clock.mark("aggregate")
         return RoundRecord(
             round=server_round,
             policy=str(allocation.policy),

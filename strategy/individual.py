@@ -99,6 +99,11 @@ class IndividualStrategy(ModelFeelStrategy):
         """Partition ids of the devices that have stopped training."""
         return {pid for pid, stale in self._stale.items() if stale >= self.patience}
 
+    @property
+    def complete(self) -> bool:
+        """Whether the exchange is made: training is over."""
+        return self.finished
+
     def configure_train(self, server_round: int, *args: Any) -> Iterable[Message]:
         """Send each device that still trains its own model for one more epoch.
 
@@ -107,7 +112,7 @@ class IndividualStrategy(ModelFeelStrategy):
         TrainingComplete
             After the exchange.
         """
-        if self.finished:
+        if self.complete:
             raise TrainingComplete("individual learning made its exchange")
         return super().configure_train(server_round, *args)
 

@@ -152,8 +152,7 @@ class ModelFeelStrategy(FeelStrategy):
     def _received(self, server_round: int, partition_id: int, local: Arrays) -> dict:
         """Return what the server gets of a device's model after the quantized upload."""
         rng = stream_rng("strategy.upload", self.seed, partition_id, server_round)
-        reference = {k: v.numpy() for k, v in self._plan.arrays.items()}
-        return uploaded_model(local, reference, self.gradient_bits, rng)
+        return uploaded_model(local, self._plan.model, self.gradient_bits, rng)
 
     def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg)."""

@@ -47,7 +47,7 @@ def compute_gradient(
     loss
         The batch's mean loss before the update.
     buffers
-        The updated ``named_buffers()`` (BN ``running_mean``, ``running_var``,
+        Copies of the updated ``named_buffers()`` (BN ``running_mean``, ``running_var``,
         ``num_batches_tracked``), keyed like the ``state_dict``.
     """
     model.to(device).train()
@@ -60,7 +60,7 @@ def compute_gradient(
         name: (torch.zeros_like(p) if p.grad is None else p.grad).detach().cpu().numpy()
         for name, p in model.named_parameters()
     }
-    buffers = {name: b.detach().cpu().numpy() for name, b in model.named_buffers()}
+    buffers = {name: b.detach().cpu().numpy().copy() for name, b in model.named_buffers()}
     return grads, float(loss.item()), buffers
 
 

@@ -24,6 +24,7 @@ from server.config import resolve_run_config
         (["--set", "model"], "--set: expected KEY=VALUE, got 'model'"),
         (["--set", "colour=red"], "--set: unknown run-config key 'colour'"),
         (["--set", "seed=3"], "--set: 'seed' is set by the grid; use its own option"),
+        (["--set", "eval-every=5"], "--set: the comparison evaluates every round"),
         (["--set", "learning-rate=fast"], "--set learning-rate: expected float, got 'fast'"),
         (["--set", "fading=maybe"], "--set fading: expected true or false, got 'maybe'"),
         (["--set", "model=vgg"], "--set model: unknown model 'vgg'"),

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from server.results import WALL_KEYS
+
 ROOT = Path(__file__).resolve().parent.parent
 GRID = ["--schemes", "model-feel", "--clients", "3", "--partitions", "iid",
         "--rounds", "2", "--sweep-learning-rates", ""]  # fmt: skip
-WALL_KEYS = ("wall_time_s", "round_wall_time_s")
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from client.app import app as client_app
 from server import checkpoint as ckpt
 from server.app import run
 from server.config import resolve_run_config
+from server.results import WALL_KEYS
 from task.errors import ConfigError
-
-WALL = ("wall_time_s", "round_wall_time_s")
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +91,7 @@ class CrashingGrid(LocalGrid):
 
 def rows_without_wall_time(directory):
     rows = [json.loads(line) for line in (directory / "rounds.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k not in WALL} for row in rows]
+    return [{k: v for k, v in row.items() if k not in WALL_KEYS} for row in rows]
 
 
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path):

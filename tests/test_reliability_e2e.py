@@ -16,12 +16,12 @@ import pytest
 from test_simulate_e2e import processes_mentioning
 
 from cli import orphans
+from server.results import WALL_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Seed 3 at rate 0.3 injects, over 3 devices and 3 rounds: a ClientApp exception and a wrong
 # batch size in round 1, a NaN gradient and a negative profile number in round 3.
 RUN = ["--clients", "3", "--rounds", "3", "--inject-faults", "0.3", "--seed", "3"]
-WALL = ("wall_time_s", "round_wall_time_s")
 
 pytestmark = [
     pytest.mark.slow,
@@ -72,7 +72,7 @@ def simulate(tmpdir, *argv):
 
 def rows(directory):
     lines = (Path(directory) / "rounds.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in WALL} for line in lines]
+    return [{k: v for k, v in json.loads(line).items() if k not in WALL_KEYS} for line in lines]
 
 
 def final_model(directory):

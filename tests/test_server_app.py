@@ -40,6 +40,10 @@ def test_results_directory_files(tmp_path):
     )
     assert rows[0]["partition_ids"] == [0, 1, 2] and len(rows[0]["uplink_slots_s"]) == 3
     assert 0.0 <= rows[1]["test_accuracy"] <= 1.0 and rows[1]["wall_time_s"] > 0
+    phases = rows[1]["wall_phases_s"]
+    assert list(phases) == ["query", "schedule", "train", "aggregate", "evaluate"]
+    assert all(s >= 0 for s in phases.values())
+    assert sum(phases.values()) <= rows[1]["round_wall_time_s"]
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["config"]["results-dir"] == str(directory)
     assert summary["final_test_accuracy"] == rows[-1]["test_accuracy"]
@@ -47,6 +51,25 @@ def test_results_directory_files(tmp_path):
     assert summary["model"]["gradient_size_bits"] == 32 * summary["model"]["num_params"]
     assert (directory / "loss_vs_time.png").is_file()
     assert (directory / "accuracy_vs_time.png").is_file()
+
+
+def test_eval_every_evaluates_those_rounds_and_the_last(tmp_path):
+    directory, rows = simulate(tmp_path, **{"num-server-rounds": 5, "eval-every": 2})
+    evaluated = [r["round"] for r in rows if r["test_accuracy"] is not None]
+    assert evaluated == [2, 4, 5] and len(rows) == 5
+    assert all(r["test_loss"] is None for r in rows if r["round"] in (1, 3))
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["final_test_accuracy"] == rows[-1]["test_accuracy"]
+    assert summary["best_test_accuracy"] == max(rows[i]["test_accuracy"] for i in (1, 3, 4))
+
+
+def test_eval_every_evaluates_the_round_that_spends_the_time_budget(tmp_path):
+    overrides = {"num-server-rounds": 50, "eval-every": 50, "time-budget-s": 1.0}
+    directory, rows = simulate(tmp_path, **overrides)
+    assert 1 < len(rows) < 50 and rows[-1]["sim_time_s"] >= 1.0 > rows[-2]["sim_time_s"]
+    assert [r["round"] for r in rows if r["test_accuracy"] is not None] == [len(rows)]
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["final_test_loss"] == rows[-1]["test_loss"] is not None
 
 
 def test_gradient_bits_set_the_gradient_size(tmp_path):

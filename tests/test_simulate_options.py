@@ -79,6 +79,8 @@ def test_round_line_shows_round_time_and_accuracy():
            "global_batch": 200}  # fmt: skip
     line = round_line(row, 40)
     assert line.startswith("round  3/40") and "1.25 s" in line and "91.23%" in line
+    skipped = round_line({**row, "test_accuracy": None, "test_loss": None}, 40)
+    assert "not evaluated" in skipped and "%" not in skipped and len(skipped) == len(line)
 
 
 def test_free_ports_are_distinct_and_run_id_is_parsed():
