@@ -39,6 +39,8 @@ from task.sampling import next_batch
 from task.training import compute_gradient, evaluate
 
 DATASET = {"cnn": ("digits", 128), "resnet18": ("synthetic-cifar", 16)}
+# The phases of a round that rounds.jsonl times (wall_phases_s).
+PHASES = ("query", "schedule", "train", "aggregate", "evaluate")
 
 
 def _children(pid: int) -> list[int]:
@@ -138,6 +140,32 @@ def replay(model: str, clients: int, rows_file: Path) -> None:
     print(json.dumps({"times": times, "evaluation": evaluation, "peak": peak}))
 
 
+def measure(model: str, clients: int, rounds: int) -> dict:
+    """Run both for one case; return feel's timed rows, its peak memory and the replay's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        rows, feel_peak = run_feel(model, clients, rounds, out)
+        replay_argv = [sys.executable, __file__, "--replay", model, str(clients)]
+        plain = json.loads(
+            subprocess.run(
+                [*replay_argv, str(out / "rounds.jsonl")],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+    return {"rows": rows[1:-1], "feel_peak": feel_peak, **plain, "times": plain["times"][1:-1]}
+
+
+def phase_medians(rows: list[dict]) -> dict[str, float]:
+    """Median seconds of each phase of feel's rounds, and of the rest of the round."""
+    phases = {name: statistics.median(r["wall_phases_s"][name] for r in rows) for name in PHASES}
+    rest = statistics.median(
+        r["round_wall_time_s"] - sum(r["wall_phases_s"].values()) for r in rows
+    )
+    return {**phases, "other": rest}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -152,39 +180,27 @@ def main() -> None:
         replay(args.replay[0], int(args.replay[1]), Path(args.replay[2]))
         return
     print(f"# {os.cpu_count()} CPUs, torch {torch.__version__}, {args.rounds} rounds per run")
+    cases = [(model, int(k)) for model, k in (case.split(":") for case in args.cases.split(","))]
+    results = {case: measure(*case, args.rounds) for case in cases}
     print(
         "| model | K | feel simulate s/round | plain loop s/round | ratio "
         "| peak memory feel (GB) | peak memory plain (GB) | test-set evaluation s |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for case in args.cases.split(","):
-        model, clients = case.split(":")
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "run"
-            rows, feel_peak = run_feel(model, int(clients), args.rounds, out)
-            plain = json.loads(
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--replay",
-                        model,
-                        clients,
-                        str(out / "rounds.jsonl"),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-        feel_s = statistics.median(r["round_wall_time_s"] for r in rows[1:-1])
-        plain_s = statistics.median(plain["times"][1:-1])
+    for (model, clients), result in results.items():
+        feel_s = statistics.median(r["round_wall_time_s"] for r in result["rows"])
+        plain_s = statistics.median(result["times"])
         print(
             f"| {model} | {clients} | {feel_s:.3f} | {plain_s:.3f} | {feel_s / plain_s:.2f} "
-            f"| {feel_peak / 1e9:.2f} | {plain['peak'] / 1e9:.2f} "
-            f"| {plain['evaluation']:.2f} |",
-            flush=True,
+            f"| {result['feel_peak'] / 1e9:.2f} | {result['peak'] / 1e9:.2f} "
+            f"| {result['evaluation']:.2f} |"
         )
+    print("\nWhere a feel simulate round goes (median seconds; train = send, compute, receive):\n")
+    print(f"| model | K | {' | '.join(PHASES)} | other |")
+    print("|---|---:|" + "---:|" * (len(PHASES) + 1))
+    for (model, clients), result in results.items():
+        cells = " | ".join(f"{v:.3f}" for v in phase_medians(result["rows"]).values())
+        print(f"| {model} | {clients} | {cells} |")
 
 
 if __name__ == "__main__":

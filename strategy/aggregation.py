@@ -26,8 +26,10 @@ def batch_weights(batch_sizes: Sequence[int]) -> np.ndarray:
 def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str, np.ndarray]:
     """Average named arrays with ``weights``, keeping each array's dtype.
 
-    Used for the global gradient of Eq. (1) and for BatchNorm running statistics. Integer
-    arrays (BatchNorm's ``num_batches_tracked``) are rounded to the nearest integer.
+    Used for the global gradient of Eq. (1) and for BatchNorm running statistics. Float
+    arrays are summed in their own precision (float32 gradients: half the memory traffic of
+    float64, relative error ~1e-7 per term); integer arrays (BatchNorm's
+    ``num_batches_tracked``) in float64, then rounded to the nearest integer.
 
     Raises
     ------
@@ -41,7 +43,8 @@ def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str,
     averaged = {}
     for name in names:
         first = np.asarray(arrays[0][name])
-        mean, term = np.zeros(first.shape), np.empty(first.shape)  # summed in float64
+        kind = first.dtype if np.issubdtype(first.dtype, np.floating) else np.float64
+        mean, term = np.zeros(first.shape, kind), np.empty(first.shape, kind)
         for array, weight in zip(arrays, weights, strict=True):
             mean += np.multiply(array[name], weight, out=term)
         rounded = np.rint(mean) if np.issubdtype(first.dtype, np.integer) else mean
