@@ -195,7 +195,7 @@ def _check(settings: Any) -> None:
     from scheduler import PolicyError
     from strategy import check_scheme
     from task.errors import ConfigError
-    from task.partition import PARTITION_NAMES
+    from task.names import PARTITION_NAMES
 
     for option, values in (
         ("--schemes", settings.schemes),

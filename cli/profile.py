@@ -128,7 +128,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 def _input_shape(args: argparse.Namespace) -> tuple[int, int, int]:
     """Check ``--model`` and return its input shape, with ``--in-channels``/``--image-size``."""
     from profiler.timing import default_input_shape
-    from task.models import MODEL_NAMES
+    from task.names import MODEL_NAMES
 
     if args.model not in MODEL_NAMES:
         raise UsageError(

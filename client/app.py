@@ -26,13 +26,15 @@ from flwr.clientapp import ClientApp
 from client.epoch import local_epoch
 from client.faults import inject_profile, inject_train
 from client.local import Node, local_gradient, measure_compute, profile, reproducible_torch
+from fleet import fading_fields
 
 app = ClientApp()
 
 # context.state record holding the sampling cursor (examples consumed so far).
 SAMPLING_STATE = "sampling"
-# context.state record holding the compute profile measured with ``profile-on-start``.
-MEASURED_STATE = "measured-profile"
+# context.state record holding the device's profile reply but the fading, fixed for the run
+# (with ``profile-on-start``, the compute profile measured at the first query).
+PROFILE_STATE = "profile"
 
 
 def _node(context: Context) -> Node:
@@ -41,14 +43,22 @@ def _node(context: Context) -> Node:
 
 @app.query("profile")
 def query_profile(msg: Message, context: Context) -> Message:
-    """Reply with this round's device profile."""
+    """Reply with this round's device profile.
+
+    The first query works the profile out (the model's FLOPs, the partition) and keeps it in
+    ``context.state``; later ones only draw the round's fading, without importing torch.
+    """
     server_round = int(msg.content["config"]["server-round"])
     node = _node(context)
-    if node.measures_compute:  # measured once, kept for the rest of the run
-        if MEASURED_STATE not in context.state:
-            context.state[MEASURED_STATE] = ConfigRecord(measure_compute(node))
-        node = node.with_compute(dict(context.state[MEASURED_STATE]))
-    record = ConfigRecord(inject_profile(profile(node, server_round), node.config, server_round))
+    if PROFILE_STATE not in context.state:
+        if node.measures_compute:
+            node = node.with_compute(measure_compute(node))
+        context.state[PROFILE_STATE] = ConfigRecord(profile(node, server_round))
+    report = {
+        **context.state[PROFILE_STATE],
+        **fading_fields(node.config["seed"], node.partition_id, server_round),
+    }
+    record = ConfigRecord(inject_profile(report, node.config, server_round))
     return Message(RecordDict({"profile": record}), reply_to=msg)
 
 

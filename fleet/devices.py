@@ -270,11 +270,16 @@ def fading_powers(seed: int, partition_id: int, server_round: int) -> tuple[floa
     return float(up), float(down)
 
 
+def fading_fields(seed: int, partition_id: int, server_round: int) -> dict[str, float]:
+    """Return the ``fading-up`` and ``fading-down`` of a profile reply in ``server_round``."""
+    up, down = fading_powers(seed, partition_id, server_round)
+    return {"fading-up": up, "fading-down": down}
+
+
 def profile_record(
     device: Device, server_round: int, num_examples: int, seed: int
 ) -> dict[str, int | float | str]:
     """Return the ``profile`` ConfigRecord content a client replies to ``query.profile``."""
-    fading_up, fading_down = fading_powers(seed, device.partition_id, server_round)
     compute = {
         key.replace("_", "-"): value for key, value in dataclasses.asdict(device.compute).items()
     }
@@ -283,7 +288,6 @@ def profile_record(
         "num-examples": num_examples,
         "scenario": device.scenario,
         "path-gain": device.path_gain,
-        "fading-up": fading_up,
-        "fading-down": fading_down,
+        **fading_fields(seed, device.partition_id, server_round),
         **compute,
     }

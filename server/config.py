@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from task.errors import ConfigError
+from task.names import DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, PARTITION_NAMES
 
 Value = bool | int | float | str
 
@@ -87,12 +88,7 @@ _BOUNDS: dict[str, tuple[Callable[[float], bool], str]] = {
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
-    """Return the allowed values of the name-valued keys (lazy: task.models needs torch)."""
-    from task.data import DATASET_NAMES
-    from task.models import MODEL_NAMES
-    from task.partition import PARTITION_NAMES
-    from task.training import DEVICE_NAMES
-
+    """Return the allowed values of the name-valued keys."""
     return {
         "dataset": DATASET_NAMES,
         "partition": PARTITION_NAMES,

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from task.errors import ConfigError
-
-DATASET_NAMES = ("digits", "cifar10", "synthetic-cifar")
+from task.names import DATASET_NAMES
 
 # Size of the synthetic CIFAR-shaped dataset (benchmarks of the 32x32 models without the data).
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5000, 1000

@@ -6,8 +6,7 @@ from torch import nn
 from torchvision import models as tv
 
 from task.errors import ConfigError
-
-MODEL_NAMES = ("cnn", "resnet18", "densenet121", "mobilenetv2")
+from task.names import MODEL_NAMES
 
 # torchvision's MobileNetV2 stages (expansion t, channels c, repeats n, stride s) with the
 # stride of the 24-channel stage set to 1, as in the usual CIFAR adaptation: with a stride-1

@@ -7,8 +7,7 @@ import functools
 import numpy as np
 
 from task.errors import ConfigError
-
-PARTITION_NAMES = ("iid", "shards", "dirichlet")
+from task.names import PARTITION_NAMES
 
 # Dirichlet partitions are redrawn (by flwr-datasets, up to 10 times) until each holds at
 # least this many examples, or N // K if that is smaller.

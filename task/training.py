@@ -8,8 +8,7 @@ from torch import nn
 from torch.nn import functional
 
 from task.errors import ConfigError
-
-DEVICE_NAMES = ("auto", "cpu", "cuda")
+from task.names import DEVICE_NAMES
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,6 +1,11 @@
 """A SuperNode's node config: device profile, checks naming the key, `feel deploy-local` specs."""
 
+import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from fake_grid import LocalGrid
@@ -14,6 +19,8 @@ from client.local import Node, device
 from server.app import run
 from server.config import resolve_run_config
 from task.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RUN = resolve_run_config({"device": "cpu"})
 
@@ -46,12 +53,37 @@ def test_profile_on_start_reports_the_measured_compute_profile_once():
     derived = Node.from_context({"partition-id": 0, "num-partitions": 1}, RUN)
     query = {"config": ConfigRecord({"server-round": 1})}
     first = _send(grid, query)
-    measured = dict(context.state["measured-profile"])
-    assert set(measured) == {"cpu-hz", "cycles-per-sample", "update-cycles"}
-    assert first["cpu-hz"] == 2.0e9 and first["cycles-per-sample"] == measured["cycles-per-sample"]
+    assert first["cpu-hz"] == 2.0e9 and first["update-cycles"] > 0
     assert first["cycles-per-sample"] != device(derived).compute.cycles_per_sample
-    context.state["measured-profile"]["cycles-per-sample"] = 123.0  # kept, not measured again
+    context.state["profile"]["cycles-per-sample"] = 123.0  # kept, not measured again
     assert _send(grid, query)["cycles-per-sample"] == 123.0
+
+
+def test_later_queries_reuse_the_profile_without_torch():
+    """A deployment runs each message in a fresh ClientApp process: after the first query the
+    profile comes from ``context.state``, with only the round's fading drawn anew."""
+    grid = LocalGrid(client_app, 1)
+    first = dict(_send(grid, {"config": ConfigRecord({"server-round": 1})}))
+    second = dict(_send(grid, {"config": ConfigRecord({"server-round": 2})}))
+    changed = {k for k in first if first[k] != second[k]}
+    assert changed == {"fading-up", "fading-down"}
+    code = f"""
+import json, sys
+from flwr.app import ConfigRecord, Message, RecordDict
+from fake_grid import LocalGrid
+from client.app import PROFILE_STATE, app
+grid = LocalGrid(app, 1)
+grid.contexts[1000].state[PROFILE_STATE] = ConfigRecord({first!r})
+content = RecordDict({{"config": ConfigRecord({{"server-round": 2}})}})
+(reply,) = grid.send_and_receive([Message(content, 1000, "query.profile")])
+print(json.dumps([dict(reply.content["profile"]), "torch" in sys.modules]))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    reply, torch_imported = json.loads(done.stdout)
+    assert reply == second and not torch_imported
 
 
 @pytest.mark.parametrize(
