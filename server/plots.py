@@ -8,6 +8,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from server.results import evaluated_rows
+
 PLOTS = {
     "loss_vs_time.png": ("test_loss", "Test loss"),
     "accuracy_vs_time.png": ("test_accuracy", "Test accuracy"),
@@ -38,7 +40,7 @@ def plot_curves(
     list[Path]
         The files written.
     """
-    evaluated = [row for row in rows if row["test_accuracy"] is not None]  # see eval-every
+    evaluated = evaluated_rows(rows)
     times = [0.0] + [row["sim_time_s"] for row in evaluated]
     paths = []
     for name, (key, ylabel) in PLOTS.items():

@@ -47,6 +47,11 @@ def read_rounds(directory: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def evaluated_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Return the rows of rounds that were evaluated (``eval-every`` skips some)."""
+    return [row for row in rows if row["test_accuracy"] is not None]
+
+
 class ResultsWriter:
     """Writes one run's results into ``directory`` (created).
 
@@ -98,7 +103,7 @@ def summarize(
         Facts about the model (parameter count, gradient size in bits).
     """
     last = rows[-1] if rows else {}
-    evaluated = [r for r in rows if r["test_accuracy"] is not None]  # see eval-every
+    evaluated = evaluated_rows(rows)
     return {
         "config": dict(config),
         "model": dict(model),
