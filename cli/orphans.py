@@ -37,20 +37,28 @@ def unmark(directory: Path) -> None:
 
 
 def processes_of(flwr_home: str) -> list[int]:
-    """Return the pids of this user's processes whose FLWR_HOME is ``flwr_home`` or below it.
+    """Return the pids of this user's processes of the run with FLWR_HOME ``flwr_home``.
 
-    (A local deployment's SuperNodes have homes inside the SuperLink's.)
+    Those are the processes whose FLWR_HOME is ``flwr_home`` or below it, and their descendants.
+
+    (A local deployment's SuperNodes have homes inside the SuperLink's.) Descendants count
+    because a process that sets its title (Ray's agents and workers) may overwrite the start
+    of its environment, FLWR_HOME with it.
     """
     entry = f"FLWR_HOME={flwr_home}".encode()
-    found = []
+    found, parents = set(), {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             environ = (proc / "environ").read_bytes()
+            stat = (proc / "stat").read_text()
         except OSError:  # gone, or not ours
             continue
+        parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
         if any(v == entry or v.startswith(entry + b"/") for v in environ.split(b"\0")):
-            found.append(int(proc.name))
-    return found
+            found.add(int(proc.name))
+    while children := {pid for pid, parent in parents.items() if parent in found} - found:
+        found |= children
+    return sorted(found)
 
 
 def _running(pid: int) -> bool:

@@ -2,8 +2,11 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -131,6 +134,28 @@ def test_processes_of_a_killed_run_are_stopped(tmp_path):
         for process in (link, node, stranger):
             process.kill()
             process.wait()
+
+
+def test_children_that_lost_flwr_home_are_found(tmp_path):
+    """Ray's agents overwrite the start of their environment with their title."""
+    sleep = "import time; time.sleep(60)"
+    spawn_child = f"subprocess.Popen([sys.executable, '-c', {sleep!r}], env={{}})"
+    code = f"import subprocess, sys; {spawn_child}; {sleep}"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], env={**os.environ, "FLWR_HOME": str(tmp_path)}
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(pids := orphans.processes_of(str(tmp_path))) < 2:
+            assert time.monotonic() < deadline, pids
+            time.sleep(0.05)
+        child = next(pid for pid in pids if pid != parent.pid)
+        assert b"FLWR_HOME" not in Path(f"/proc/{child}/environ").read_bytes()
+        assert pids == sorted([parent.pid, child])
+    finally:
+        for pid in orphans.processes_of(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+        parent.wait()
 
 
 def test_a_live_run_keeps_its_results_directory(tmp_path):
