@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from cli.errors import UsageError
@@ -40,25 +41,34 @@ def processes_of(flwr_home: str) -> list[int]:
     """Return the pids of this user's processes of the run with FLWR_HOME ``flwr_home``.
 
     Those are the processes whose FLWR_HOME is ``flwr_home`` or below it, and their descendants.
-
     (A local deployment's SuperNodes have homes inside the SuperLink's.) Descendants count
     because a process that sets its title (Ray's agents and workers) may overwrite the start
     of its environment, FLWR_HOME with it.
     """
     entry = f"FLWR_HOME={flwr_home}".encode()
-    found, parents = set(), {}
+    found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             environ = (proc / "environ").read_bytes()
-            stat = (proc / "stat").read_text()
         except OSError:  # gone, or not ours
             continue
-        parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
         if any(v == entry or v.startswith(entry + b"/") for v in environ.split(b"\0")):
-            found.add(int(proc.name))
+            found.append(int(proc.name))
+    return sorted(with_descendants(found))
+
+
+def with_descendants(pids: Iterable[int]) -> set[int]:
+    """Return ``pids`` and all their live descendants (from ``/proc``)."""
+    parents = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:  # gone
+            continue
+    found = set(pids)
     while children := {pid for pid, parent in parents.items() if parent in found} - found:
         found |= children
-    return sorted(found)
+    return found
 
 
 def _running(pid: int) -> bool:

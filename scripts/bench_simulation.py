@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from cli.orphans import with_descendants
 from server.config import resolve_run_config
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from task.data import load_dataset
@@ -43,24 +44,6 @@ DATASET = {"cnn": ("digits", 128), "resnet18": ("synthetic-cifar", 16)}
 PHASES = ("query", "schedule", "train", "aggregate", "evaluate")
 
 
-def _children(pid: int) -> list[int]:
-    """All descendants of ``pid`` (from /proc)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in parents.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
 def _tree_pss(pid: int) -> int:
     """Proportional set size in bytes of ``pid`` and its descendants.
 
@@ -68,7 +51,7 @@ def _tree_pss(pid: int) -> int:
     that map them, so the sum over the tree counts each page once.
     """
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in with_descendants([pid]):
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):

@@ -28,6 +28,7 @@ from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
+from strategy.arrays import record_views
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
@@ -93,7 +94,7 @@ class RoundLogger:
             checkpoint = Checkpoint(
                 round=record.round,
                 config=self.config,
-                model={name: array.numpy() for name, array in arrays.items()},
+                model=record_views(arrays),
                 strategy=self.strategy.state_dict(),
                 rows=self.rows,
                 initial=self.initial,

@@ -45,8 +45,8 @@ def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str,
         first = np.asarray(arrays[0][name])
         kind = first.dtype if np.issubdtype(first.dtype, np.floating) else np.float64
         mean, term = np.zeros(first.shape, kind), np.empty(first.shape, kind)
-        for array, weight in zip(arrays, weights, strict=True):
-            mean += np.multiply(array[name], weight, out=term)
+        for array, weight in zip(arrays, np.asarray(weights, kind), strict=True):
+            mean += np.multiply(array[name], weight, out=term)  # in kind, not float64
         rounded = np.rint(mean) if np.issubdtype(first.dtype, np.integer) else mean
         averaged[name] = np.asarray(rounded, dtype=first.dtype)
     return averaged

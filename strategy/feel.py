@@ -26,6 +26,7 @@ from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from strategy.arrays import record_views
 from strategy.instance import InstanceSettings, build_instance
 from strategy.phases import PhaseClock
 from strategy.record import LatencySplit, RoundRecord
@@ -77,7 +78,7 @@ class _RoundPlan:
     @cached_property
     def model(self) -> dict[str, np.ndarray]:
         """The global model sent this round, decoded once (for resnet18, 45 MB)."""
-        return {k: v.numpy() for k, v in self.arrays.items()}
+        return record_views(self.arrays)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 from flwr.app import ArrayRecord, MetricRecord, RecordDict
 
 from scheduler import Instance
+from strategy.arrays import array_view
 from strategy.instance import COMPUTE_FIELDS, InstanceSettings, build_instance
 
 # Profile keys every report needs besides the scenario's compute fields (message contract).
@@ -113,8 +114,8 @@ def _decoded(record: ArrayRecord, what: str) -> dict[str, np.ndarray]:
     arrays = {}
     for name, array in record.items():
         try:
-            arrays[name] = array.numpy()
-        except (ValueError, TypeError, OSError, EOFError) as exc:
+            arrays[name] = array_view(array)
+        except (ValueError, TypeError) as exc:
             raise ReplyError(f"{what} {name!r} does not decode: {exc}") from None
     return arrays
 
