@@ -29,9 +29,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tmpdir():
-    """A short TMPDIR (Ray's socket paths must stay under 107 bytes) marking our processes."""
+    """A short TMPDIR (Ray's socket paths must stay under 107 bytes) marking the test's
+    processes; what a failed test leaves running is killed, not left to the next test."""
     path = tempfile.mkdtemp(prefix="fr", dir="/tmp")
     yield path
     for pid in processes_mentioning(path):  # what a failed test left behind
