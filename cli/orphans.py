@@ -62,7 +62,7 @@ def with_descendants(pids: Iterable[int]) -> set[int]:
     parents = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parents[int(proc.name)] = int(_stat_fields(int(proc.name))[1])
         except OSError:  # gone
             continue
     found = set(pids)
@@ -71,13 +71,23 @@ def with_descendants(pids: Iterable[int]) -> set[int]:
     return found
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """Return the fields of ``/proc/<pid>/stat`` after the command name: state, parent pid, ...
+
+    Raises
+    ------
+    OSError
+        If the process is gone (or not readable).
+    """
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _running(pid: int) -> bool:
     """Return whether ``pid`` is a live process (a zombie is not)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return _stat_fields(pid)[0] != "Z"
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def stop_orphans(directory: Path) -> int:
