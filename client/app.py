@@ -20,13 +20,24 @@ query and reports the fitted compute profile, kept in ``context.state`` for the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from client.epoch import local_epoch
 from client.faults import inject_profile, inject_train
-from client.local import Node, local_gradient, measure_compute, profile, reproducible_torch
+from client.local import (
+    Node,
+    local_gradient,
+    measure_compute,
+    model_state,
+    profile,
+    reproducible_torch,
+)
 from fleet import fading_fields
+from task.arrays import in_ray_worker, send_arrays_out_of_band
 
 app = ClientApp()
 
@@ -39,6 +50,17 @@ PROFILE_STATE = "profile"
 
 def _node(context: Context) -> Node:
     return Node.from_context(context.node_config, context.run_config)
+
+
+def _array_record(arrays: Mapping[str, np.ndarray]) -> ArrayRecord:
+    """Return ``arrays`` as a reply's record.
+
+    In a Simulation Engine actor (a Ray worker), Ray then carries their bytes out of band
+    (:func:`task.arrays.send_arrays_out_of_band`).
+    """
+    if in_ray_worker():
+        send_arrays_out_of_band()
+    return ArrayRecord({name: Array(value) for name, value in arrays.items()})
 
 
 @app.query("profile")
@@ -72,7 +94,7 @@ def train(msg: Message, context: Context) -> Message:
     reproducible_torch(node, int(config["server-round"]))
     result = local_gradient(
         node,
-        msg.content["arrays"].to_torch_state_dict(),
+        model_state(msg.content["arrays"]),
         batch_size=int(config["batch-size"]),
         bits=int(config.get("gradient-bits", node.config["gradient-bits"])),
         server_round=int(config["server-round"]),
@@ -87,8 +109,8 @@ def train(msg: Message, context: Context) -> Message:
     grads, metrics = inject_train(result.grads, metrics, node.config, int(config["server-round"]))
     content = RecordDict(
         {
-            "grads": ArrayRecord({k: Array(v) for k, v in grads.items()}),
-            "buffers": ArrayRecord({k: Array(v) for k, v in result.buffers.items()}),
+            "grads": _array_record(grads),
+            "buffers": _array_record(result.buffers),
             "metrics": MetricRecord(metrics),
         }
     )
@@ -103,7 +125,7 @@ def train_epoch(msg: Message, context: Context) -> Message:
     reproducible_torch(node, int(config["server-round"]))
     result = local_epoch(
         node,
-        msg.content["arrays"].to_torch_state_dict(),
+        model_state(msg.content["arrays"]),
         local_batch=int(config["local-batch"]),
         learning_rate=float(config["learning-rate"]),
         epoch=int(config["server-round"]) - 1,
@@ -118,7 +140,7 @@ def train_epoch(msg: Message, context: Context) -> Message:
     )
     content = RecordDict(
         {
-            "arrays": ArrayRecord({k: Array(v) for k, v in arrays.items()}),
+            "arrays": _array_record(arrays),
             "metrics": MetricRecord(metrics),
         }
     )

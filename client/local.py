@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from flwr.app import ArrayRecord
 
 from fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
 from fleet.devices import KNOWN_FIELDS
 from server.config import DEFAULTS, resolve_run_config
+from task.arrays import record_views
 from task.errors import ConfigError
 from task.seeding import stream_rng
 
@@ -135,6 +138,19 @@ def new_model(config: Mapping[str, Any]) -> Any:
 @functools.lru_cache(maxsize=2)
 def _process_model(model: str, dataset: str, data_dir: str) -> Any:
     return new_model({"model": model, "dataset": dataset, "data-dir": data_dir})
+
+
+def model_state(record: ArrayRecord) -> dict[str, Any]:
+    """Return the model a message carries as CPU tensors over its bytes, without copying.
+
+    The tensors are read-only (loading a model copies them), hence torch's warning about
+    non-writable arrays is silenced.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        return {name: torch.from_numpy(view) for name, view in record_views(record).items()}
 
 
 def global_model(config: Mapping[str, Any], state: Mapping[str, Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from logging import INFO
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
-from strategy.arrays import record_views
+from task.arrays import record_views, send_arrays_out_of_band
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
@@ -48,8 +49,9 @@ class RoundLogger:
     Flower calls it at round 0 (initial model) and after each round's aggregation, so the
     strategy's record of that round is ready. It evaluates every ``eval-every`` rounds and
     after the last (the rounds or the time budget done); other rows hold None test metrics.
-    A resumed run (``resumed``) goes on with the checkpoint's rows, initial metrics and wall
-    time, and skips the round-0 evaluation.
+    The checkpoint and the row are written in a background thread (:meth:`close` waits for
+    the last). A resumed run (``resumed``) goes on with the checkpoint's rows, initial
+    metrics and wall time, and skips the round-0 evaluation.
     """
 
     def __init__(
@@ -69,6 +71,10 @@ class RoundLogger:
         self.config = dict(config)
         self.rows = list(resumed.rows) if resumed else []
         self.initial: dict[str, float] = dict(resumed.initial) if resumed else {}
+        # Writing resnet18's checkpoint takes ~0.1 s: a thread does it while the next
+        # round starts, one round at a time.
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._saving: Future[None] | None = None
 
     def __call__(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         """Evaluate ``arrays`` (if due); for rounds >= 1 checkpoint, then append the row."""
@@ -96,13 +102,13 @@ class RoundLogger:
                 config=self.config,
                 model=record_views(arrays),
                 strategy=self.strategy.state_dict(),
-                rows=self.rows,
+                rows=list(self.rows),
                 initial=self.initial,
                 wall_time_s=now - self.started,
                 rng=rng_state(),
             )
-            save_checkpoint(self.writer.directory, checkpoint)
-            self.writer.append_round(self.rows[-1])
+            self._wait()
+            self._saving = self._saver.submit(self._save, checkpoint)
             log(
                 INFO,
                 "round %d: simulated time %.2f s, test accuracy %s",
@@ -112,6 +118,24 @@ class RoundLogger:
             )
         self.last = now
         return MetricRecord(metrics) if evaluates else None
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        """Write the checkpoint, then append its round's row (the order resuming relies on)."""
+        save_checkpoint(self.writer.directory, checkpoint)
+        self.writer.append_round(checkpoint.rows[-1])
+
+    def _wait(self) -> None:
+        """Wait until the last round's checkpoint and row are written; raise if that failed."""
+        if self._saving is not None:
+            saving, self._saving = self._saving, None
+            saving.result()
+
+    def close(self) -> None:
+        """Wait for the last write (raise if it failed) and stop the writing thread."""
+        try:
+            self._wait()
+        finally:
+            self._saver.shutdown()
 
     def _evaluates(self, round_: int) -> bool:
         """Whether round ``round_`` is evaluated: every ``eval-every``-th, and the last."""
@@ -162,6 +186,8 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
             )
     except TrainingComplete as done:
         log(INFO, "training complete: %s", done)
+    finally:
+        rounds.close()
     rows = read_rounds(writer.directory)
     model_facts = {
         "num_params": num_params,
@@ -179,4 +205,5 @@ def main(grid: Grid, context: Context) -> None:
     """Run FEEL training with the run config of ``context``."""
     if hasattr(grid, "pull_interval"):  # the Simulation Engine's InMemoryGrid
         grid.pull_interval = SIMULATION_PULL_INTERVAL_S
+        send_arrays_out_of_band()
     run(grid, context.run_config, context.run_id)

@@ -26,7 +26,6 @@ from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
-from strategy.arrays import record_views
 from strategy.instance import InstanceSettings, build_instance
 from strategy.phases import PhaseClock
 from strategy.record import LatencySplit, RoundRecord
@@ -37,6 +36,7 @@ from strategy.validation import (
     check_train_reply,
     error_summary,
 )
+from task.arrays import record_views
 
 PROFILE_QUERY = "query.profile"
 # Seconds between checks for connecting nodes.

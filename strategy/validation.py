@@ -18,8 +18,8 @@ import numpy as np
 from flwr.app import ArrayRecord, MetricRecord, RecordDict
 
 from scheduler import Instance
-from strategy.arrays import array_view
 from strategy.instance import COMPUTE_FIELDS, InstanceSettings, build_instance
+from task.arrays import array_view
 
 # Profile keys every report needs besides the scenario's compute fields (message contract).
 PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")

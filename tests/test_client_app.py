@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -117,3 +119,20 @@ def test_missing_partition_id_is_an_error_reply():
     )
     (reply,) = grid.send_and_receive([message])
     assert reply.has_error() and "node-config.partition-id: missing" in reply.error.reason
+
+
+def test_train_reads_a_model_received_out_of_band(grid, model):
+    """Arrays over a read-only buffer (Ray's object store) train alike, without torch warnings."""
+    config = ConfigRecord({"server-round": 1, "batch-size": 8, "sample-cursor": 0})
+    expected = _send(
+        grid, 0, "train", {"arrays": ArrayRecord(model.state_dict()), "config": config}
+    )
+    received = ArrayRecord(model.state_dict())
+    for array in received.values():
+        array.data = memoryview(array.data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reply = _send(grid, 0, "train", {"arrays": received, "config": config})
+    assert not [w for w in caught if "not writable" in str(w.message)]
+    for name, array in expected["grads"].items():
+        np.testing.assert_array_equal(reply["grads"][name].numpy(), array.numpy())

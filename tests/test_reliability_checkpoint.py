@@ -10,6 +10,7 @@ import torch
 from fake_grid import LocalGrid
 
 from client.app import app as client_app
+from server import app as server_app
 from server import checkpoint as ckpt
 from server.app import run
 from server.config import resolve_run_config
@@ -133,3 +134,23 @@ def test_devices_get_their_sampling_cursor_from_the_server(tmp_path):
     assert ckpt.load_checkpoint(tmp_path).strategy["cursors"] == {
         str(p): c for p, c in cursors.items()
     }
+
+
+def test_a_failed_checkpoint_write_stops_the_run_without_its_row(tmp_path, monkeypatch):
+    """Checkpoints are written in a background thread; its error still ends the run."""
+    written = []
+
+    def disk_full_after_one(directory, checkpoint):
+        if written:
+            raise OSError("No space left on device")
+        written.append(checkpoint.round)
+        return ckpt.save_checkpoint(directory, checkpoint)
+
+    monkeypatch.setattr(server_app, "save_checkpoint", disk_full_after_one)
+    config = resolve_run_config(
+        {"num-server-rounds": 4, "min-nodes": 3, "device": "cpu", "results-dir": str(tmp_path)}
+    )
+    with pytest.raises(OSError, match="No space left"):
+        run(LocalGrid(client_app, 3, config), config, run_id=1)
+    assert [r["round"] for r in rows_without_wall_time(tmp_path)] == [1]
+    assert ckpt.load_checkpoint(tmp_path).round == 1

@@ -1,0 +1,104 @@
+"""Flower ``Array`` bytes without copies: read in place, and sent out of band through Ray.
+
+Reading. ``Array.numpy()`` copies each array out of its ``.npy`` bytes (``np.load``). What
+is only read (a reply the server checks and averages, a checkpoint, the model a device
+loads) does with a read-only view of the bytes: for resnet18 that saves copying 45 MB.
+
+Sending. The Simulation Engine hands each message to a Ray actor, and each reply back, by
+pickling it. ``Array`` keeps its ``.npy`` bytes as one ``bytes`` object, which pickle
+copies in band: into the pickle, into Ray's object store and out again. With
+:func:`send_arrays_out_of_band`, Ray pickles an ``Array``'s bytes out of band (pickle
+protocol 5, ``pickle.PickleBuffer``): they are written once into the shared-memory object
+store, and the receiver's ``Array`` reads them there.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import sys
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord
+from numpy.lib import format as npy
+
+# The .npy header readers by format version (np.save writes 1.0, or 2.0 for huge headers).
+_HEADER_READERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+
+
+class _BufferReader:
+    """A file-like ``read`` over a buffer that copies only what is read (the .npy header)."""
+
+    def __init__(self, data: Any) -> None:
+        self._view = memoryview(data).cast("B")
+        self.offset = 0
+
+    def read(self, size: int) -> bytes:
+        chunk = self._view[self.offset : self.offset + size]
+        self.offset += len(chunk)
+        return bytes(chunk)
+
+
+def array_view(array: Array) -> np.ndarray:
+    """Return ``array`` as a read-only view of its ``.npy`` bytes, as ``Array.numpy()`` reads it.
+
+    Raises
+    ------
+    TypeError
+        If ``array`` is not serialised by NumPy.
+    ValueError
+        If its bytes are not a whole ``.npy`` array of plain (not object) values.
+    """
+    if array.stype != "numpy.ndarray":
+        raise TypeError(f"unsupported serialization type {array.stype!r}")
+    header = _BufferReader(array.data)
+    version = npy.read_magic(header)
+    if version not in _HEADER_READERS:
+        raise ValueError(f"unsupported .npy format version {version}")
+    shape, fortran_order, dtype = _HEADER_READERS[version](header)
+    if dtype.hasobject:
+        raise ValueError("object arrays are not accepted")
+    values = np.frombuffer(array.data, dtype, count=math.prod(shape), offset=header.offset)
+    values.flags.writeable = False  # also over a writable buffer: a view is only read
+    return values.reshape(shape, order="F" if fortran_order else "C")
+
+
+def record_views(record: ArrayRecord) -> dict[str, np.ndarray]:
+    """Return :func:`array_view` of each array of ``record``, by name."""
+    return {name: array_view(array) for name, array in record.items()}
+
+
+def _array_fields(array: Array) -> tuple[str, tuple[int, ...], str, pickle.PickleBuffer]:
+    """Ray serializer of an ``Array``: its fields, the bytes as an out-of-band buffer."""
+    return array.dtype, array.shape, array.stype, pickle.PickleBuffer(array.data)
+
+
+def _array_from_fields(fields: tuple[str, tuple[int, ...], str, Any]) -> Array:
+    """Ray deserializer: the ``Array`` whose ``data`` is the received buffer, not a copy."""
+    dtype, shape, stype, data = fields
+    array = Array(dtype=dtype, shape=tuple(shape), stype=stype, data=b"")
+    array.data = memoryview(data)
+    return array
+
+
+def send_arrays_out_of_band() -> None:
+    """Make Ray pickle every Flower ``Array`` in this process with its bytes out of band.
+
+    Ray's serializer registry is per process and only used by Ray, so this changes neither
+    Flower's own message encoding (deployment) nor plain pickling. Arrays received this way
+    hold a read-only ``memoryview`` of Ray's object store as ``data``; ``Array.numpy()``
+    and :func:`array_view` read it like bytes.
+    """
+    import ray.util
+
+    ray.util.register_serializer(Array, serializer=_array_fields, deserializer=_array_from_fields)
+
+
+def in_ray_worker() -> bool:
+    """Whether this process is a Ray worker or driver: Ray imported (wholly) and initialised.
+
+    Does not import Ray, so a deployed SuperNode does not pay for it.
+    """
+    is_initialized = getattr(sys.modules.get("ray"), "is_initialized", None)
+    return is_initialized is not None and is_initialized()
