@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from client.epoch import local_epoch
@@ -37,7 +37,7 @@ from client.local import (
     reproducible_torch,
 )
 from fleet import fading_fields
-from task.arrays import in_ray_worker, send_arrays_out_of_band
+from task.arrays import array_record, in_ray_worker, send_arrays_out_of_band
 
 app = ClientApp()
 
@@ -60,7 +60,7 @@ def _array_record(arrays: Mapping[str, np.ndarray]) -> ArrayRecord:
     """
     if in_ray_worker():
         send_arrays_out_of_band()
-    return ArrayRecord({name: Array(value) for name, value in arrays.items()})
+    return array_record(arrays)
 
 
 @app.query("profile")

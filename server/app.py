@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from flwr.app import Array, ArrayRecord, Context, MetricRecord
+from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
 
@@ -29,7 +29,7 @@ from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
-from task.arrays import record_views, send_arrays_out_of_band
+from task.arrays import array_record, record_views, send_arrays_out_of_band
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
@@ -172,7 +172,7 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     if resumed:
         strategy.load_state_dict(resumed.strategy)
         set_rng_state(resumed.rng)
-        initial = ArrayRecord({name: Array(value) for name, value in resumed.model.items()})
+        initial = array_record(resumed.model)
         completed = resumed.round
         log(INFO, "resuming after round %d", completed)
     try:

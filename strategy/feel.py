@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 from flwr.app import (
-    Array,
     ArrayRecord,
     ConfigRecord,
     Message,
@@ -36,7 +35,7 @@ from strategy.validation import (
     check_train_reply,
     error_summary,
 )
-from task.arrays import record_views
+from task.arrays import array_record, record_views
 
 PROFILE_QUERY = "query.profile"
 # Seconds between checks for connecting nodes.
@@ -428,7 +427,7 @@ class FeelStrategy(FedAvg):
             (global_batch, learning_rate, train_loss),
         )
         self.records.append(record)
-        return ArrayRecord({k: Array(v) for k, v in state.items()}), record.to_metric_record()
+        return array_record(state), record.to_metric_record()
 
     def _train_results(
         self, server_round: int, replies: Iterable[Message]

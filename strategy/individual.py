@@ -7,13 +7,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, Message, MetricRecord
 
 from scheduler import Allocation, Instance
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.feel import TrainingComplete
 from strategy.instance import build_instance
 from strategy.model_feel import ModelFeelStrategy
+from task.arrays import array_record
 from task.errors import ConfigError
 
 
@@ -126,7 +127,7 @@ class IndividualStrategy(ModelFeelStrategy):
         """Return the device's own model, or the initial model before its first epoch."""
         if partition_id not in self._local:
             return arrays
-        return ArrayRecord({k: Array(v) for k, v in self._local[partition_id].items()})
+        return array_record(self._local[partition_id])
 
     def _restrict(self, indices: list[int]) -> Allocation:
         """Return the charged allocation, which only counts the devices that trained."""

@@ -8,7 +8,7 @@ from logging import INFO
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance
@@ -16,6 +16,7 @@ from strategy.aggregation import batch_weights, scaled_learning_rate, weighted_a
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.feel import FeelStrategy
 from strategy.instance import InstanceSettings
+from task.arrays import array_record
 from task.quantize import stochastic_quantize
 from task.seeding import stream_rng
 
@@ -157,7 +158,7 @@ class ModelFeelStrategy(FeelStrategy):
     def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg)."""
         averaged = weighted_average(models, batch_weights(examples))
-        return ArrayRecord({k: Array(v) for k, v in averaged.items()})
+        return array_record(averaged)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]

@@ -1,5 +1,8 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 
@@ -48,3 +51,29 @@ def test_sgd_step_updates_only_parameters_with_gradients():
 def test_sgd_step_rejects_gradient_of_unknown_parameter():
     with pytest.raises(ValueError, match="unknown parameters"):
         sgd_step({"w": np.zeros(1)}, {"v": np.zeros(1)}, learning_rate=0.1)
+
+
+@given(
+    st.sampled_from([np.float32, np.float64, np.float16]),
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=4),
+    st.lists(st.integers(1, 64), min_size=1, max_size=4),
+    st.lists(st.booleans(), min_size=4, max_size=4),
+)
+def test_average_and_step_match_float64_reference_and_leave_inputs(dtype, shape, sizes, fortran):
+    """BLAS axpy (float32/64) or numpy (float16) add in place; C and Fortran inputs mix."""
+    rng = np.random.default_rng(len(sizes))
+    grads = [{"g": rng.normal(size=shape).astype(dtype)} for _ in sizes]
+    for grad, f in zip(grads, fortran, strict=False):
+        grad["g"] = np.array(grad["g"], order="F" if f else "C")
+    before = [g["g"].copy() for g in grads]
+    weights = batch_weights(sizes)
+    mean = weighted_average(grads, weights)["g"]
+    reference = sum(w * g["g"].astype(np.float64) for w, g in zip(weights, grads, strict=True))
+    tolerance = 1e-2 if dtype == np.float16 else 1e-5
+    assert mean.dtype == dtype and mean.shape == shape
+    np.testing.assert_allclose(mean, reference, rtol=tolerance, atol=tolerance)
+    params = {"g": np.ones(shape, dtype, order="F")}
+    stepped = sgd_step(params, {"g": mean}, learning_rate=0.5)["g"]
+    np.testing.assert_allclose(stepped, 1 - 0.5 * reference, rtol=tolerance, atol=tolerance)
+    assert stepped.dtype == dtype and np.all(params["g"] == 1)
+    assert all(np.array_equal(g["g"], b) for g, b in zip(grads, before, strict=True))

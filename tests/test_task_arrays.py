@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from task.arrays import array_view, record_views, send_arrays_out_of_band
+from task.arrays import (
+    array_record,
+    array_view,
+    npy_array,
+    record_views,
+    send_arrays_out_of_band,
+)
 
 DTYPES = st.sampled_from(["float32", "float64", "float16", "int64", "int8", "uint8", "bool"])
 ARRAYS = hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
@@ -110,3 +116,33 @@ def test_out_of_band_arrays_keep_flowers_own_encoding(ray_out_of_band):
     assert received.object_id == array.object_id
     in_band = ray_out_of_band.dumps(array, protocol=5)  # no buffer_callback: bytes in band
     np.testing.assert_array_equal(pickle.loads(in_band).numpy(), array.numpy())
+
+
+@given(ARRAYS, st.sampled_from(["C", "F", "strided"]))
+def test_npy_array_writes_what_np_save_writes(value, layout):
+    if layout == "F":
+        value = np.asfortranarray(value)
+    elif layout == "strided" and value.ndim:
+        value = value[..., ::2]
+    array = npy_array(value)
+    expected = Array(value)
+    assert (array.dtype, array.shape, array.stype) == (
+        expected.dtype,
+        expected.shape,
+        expected.stype,
+    )
+    assert bytes(array.data) == expected.data
+    assert array.deflate() == expected.deflate()  # Flower's wire format (deployment)
+    np.testing.assert_array_equal(array.numpy(), value)
+
+
+def test_array_record_keeps_names_order_and_values():
+    arrays = {"b": np.ones(3), "a": np.arange(4, dtype=np.int8).reshape(2, 2)}
+    record = array_record(arrays)
+    assert list(record) == ["b", "a"]
+    assert all(np.array_equal(record[k].numpy(), arrays[k]) for k in arrays)
+
+
+def test_npy_array_refuses_python_objects():
+    with pytest.raises(ValueError, match="object"):
+        npy_array(np.array([1, None]))
