@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from logging import INFO, WARNING
@@ -20,7 +22,7 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Result
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
@@ -175,6 +177,10 @@ class FeelStrategy(FedAvg):
         self._train_messages: list[Message] = []
         # Partition id each node reported last, to name a node that stops answering.
         self._partitions: dict[int, int] = {}
+        # Rounds :meth:`start` has yet to begin, and the profile query sent ahead for one.
+        self._rounds_to_start = 0
+        self._asked: tuple[int, Future[tuple[list[int], list[Message]]]] | None = None
+        self._grid: Grid | None = None
 
     def summary(self) -> None:
         """Log the FEEL configuration after FedAvg's."""
@@ -207,6 +213,17 @@ class FeelStrategy(FedAvg):
         """Whether training is over: the simulated clock has reached ``time_budget_s``."""
         return bool(self.time_budget_s) and self.sim_time_s >= self.time_budget_s
 
+    def start(
+        self, grid: Grid, initial_arrays: ArrayRecord, num_rounds: int = 3, **kwargs: Any
+    ) -> Result:
+        """Run Flower's round loop (``FedAvg.start``) for ``num_rounds`` rounds.
+
+        Knowing the rounds lets each round but the last ask the next round's profiles as
+        soon as its replies are in (:meth:`_advance`).
+        """
+        self._rounds_to_start = num_rounds
+        return super().start(grid, initial_arrays, num_rounds, **kwargs)
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
@@ -225,6 +242,8 @@ class FeelStrategy(FedAvg):
                 f"{self.time_budget_s:g} s"
             )
         self.clock.mark("start")
+        self._rounds_to_start -= 1
+        self._grid = grid
         profiles, excluded = self._query_profiles(server_round, grid)
         self.clock.mark("query")
         self._require_devices(server_round, len(profiles), excluded)
@@ -352,13 +371,7 @@ class FeelStrategy(FedAvg):
         :func:`~strategy.validation.check_profile`, or a partition id claimed twice), keyed
         by partition id (``node <id>`` if unknown).
         """
-        node_ids = self._await_nodes(server_round, grid)
-        query = RecordDict({"config": ConfigRecord({"server-round": server_round})})
-        messages = [
-            Message(query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round))
-            for n in node_ids
-        ]
-        replies = reply_sources(messages, grid.send_and_receive(messages, timeout=self.timeout))
+        node_ids, replies = self._profile_replies(server_round, grid)
         profiles: dict[int, dict[str, Any]] = {}
         excluded: dict[str, str] = {}
         lost = {n: "no reply before the timeout" for n in node_ids if n not in replies}
@@ -388,6 +401,51 @@ class FeelStrategy(FedAvg):
             excluded,
         )
 
+    def _profile_replies(
+        self, server_round: int, grid: Grid
+    ) -> tuple[list[int], dict[int, Message]]:
+        """Return the nodes asked for their ``server_round`` profile and their replies by node.
+
+        The answers to a query sent ahead (:meth:`_ask_ahead`) if there is one, else
+        those of a query sent now.
+        """
+        asked, self._asked = self._asked, None
+        if asked is not None and asked[0] == server_round:
+            return asked[1].result()
+        return self._ask_profiles(server_round, grid)
+
+    def _ask_profiles(self, server_round: int, grid: Grid) -> tuple[list[int], dict[int, Message]]:
+        """Send every connected node the ``query.profile`` of ``server_round``; wait for replies."""
+        node_ids = self._await_nodes(server_round, grid)
+        query = RecordDict({"config": ConfigRecord({"server-round": server_round})})
+        messages = [
+            Message(query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round))
+            for n in node_ids
+        ]
+        return node_ids, reply_sources(
+            messages, grid.send_and_receive(messages, timeout=self.timeout)
+        )
+
+    def _ask_ahead(self, server_round: int) -> None:
+        """Send the ``server_round`` profile query now, in a background thread.
+
+        The devices answer while the server averages, checkpoints and evaluates the round
+        before, so the next round starts with its profiles in. The reports are the same:
+        a device's fading and faults are keyed by the round, not by when it is asked. The
+        thread is a daemon: a run that stops early does not wait for its replies.
+        """
+        future: Future[tuple[list[int], dict[int, Message]]] = Future()
+        grid = self._grid
+
+        def ask() -> None:
+            try:
+                future.set_result(self._ask_profiles(server_round, grid))
+            except BaseException as exc:  # configure_train re-raises it
+                future.set_exception(exc)
+
+        threading.Thread(target=ask, name=f"profiles-{server_round}", daemon=True).start()
+        self._asked = (server_round, future)
+
     def _exclude_lost(
         self, excluded: dict[str, str], lost: Mapping[int, str], profiles: Mapping[int, Any]
     ) -> None:
@@ -414,11 +472,8 @@ class FeelStrategy(FedAvg):
         """
         results, excluded = self._train_results(server_round, replies)
         weights = batch_weights([r.batch_size for r in results])
-        gradient = weighted_average([r.arrays for r in results], weights)
         global_batch = sum(r.batch_size for r in results)
         learning_rate = scaled_learning_rate(self.learning_rate, global_batch, self.base_batch)
-        state = sgd_step(self._plan.model, gradient, learning_rate)
-        state.update(self._averaged_buffers(results, weights, state))
         train_loss = float(np.average([r.loss for r in results], weights=weights))
         record = self._advance(
             server_round,
@@ -426,7 +481,10 @@ class FeelStrategy(FedAvg):
             excluded,
             (global_batch, learning_rate, train_loss),
         )
-        self.records.append(record)
+        gradient = weighted_average([r.arrays for r in results], weights)
+        state = sgd_step(self._plan.model, gradient, learning_rate)
+        state.update(self._averaged_buffers(results, weights, state))
+        self._finish_round(record)
         return array_record(state), record.to_metric_record()
 
     def _train_results(
@@ -493,6 +551,11 @@ class FeelStrategy(FedAvg):
         excluded[device] = reason
         log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)
 
+    def _finish_round(self, record: RoundRecord) -> None:
+        """Keep the round's record once its update is applied."""
+        self.clock.mark("aggregate")
+        self.records.append(record)
+
     @staticmethod
     def _averaged_buffers(
         results: list[_TrainReply], weights: np.ndarray, state: dict[str, np.ndarray]
@@ -513,9 +576,10 @@ class FeelStrategy(FedAvg):
         excluded: dict[str, str],
         update: tuple[int, float, float],
     ) -> RoundRecord:
-        """Advance the simulated clock by the round latency (Eq. 15) and record the round.
+        """Advance the simulated clock by the round latency (Eq. 15); return the round's record.
 
         ``update`` is the applied update's global batch, learning rate and training loss.
+        If another round follows, its profile query goes out now (:meth:`_ask_ahead`).
 
         The latency is that of the devices that took part, with their planned batches and
         slots: a device that failed or never answered does not hold the round up.
@@ -528,7 +592,8 @@ class FeelStrategy(FedAvg):
             allocation = self._restrict(indices)
         split = LatencySplit.from_critical_path(allocation.critical_path)
         self.sim_time_s += float(allocation.round_latency_s)
-        self.clock.mark("aggregate")
+        if self._rounds_to_start > 0 and not self.complete:
+            self._ask_ahead(server_round + 1)
         return RoundRecord(
             round=server_round,
             policy=str(allocation.policy),

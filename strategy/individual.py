@@ -196,5 +196,5 @@ class IndividualStrategy(ModelFeelStrategy):
             excluded,
             (sum(examples), self.local_learning_rate, train_loss),
         )
-        self.records.append(record)
+        self._finish_round(record)
         return arrays, record.to_metric_record()

@@ -180,5 +180,5 @@ class ModelFeelStrategy(FeelStrategy):
             excluded,
             (sum(examples), self.local_learning_rate, train_loss),
         )
-        self.records.append(record)
+        self._finish_round(record)
         return self._average(models, examples), record.to_metric_record()

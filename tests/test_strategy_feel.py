@@ -1,5 +1,8 @@
 """FeelStrategy against a scripted ClientApp: weights, learning rate, BN stats, clock."""
 
+import collections
+import threading
+
 import numpy as np
 import pytest
 from fake_grid import LocalGrid
@@ -181,3 +184,33 @@ def test_user_policy_by_import_path_runs_a_round():
         grid=LocalGrid(scripted_client(), 2), initial_arrays=initial_arrays(), num_rounds=1
     )
     assert strategy.records[0].policy == "stub" and len(policy.instances) == 1
+
+
+class QueryWatch(LocalGrid):
+    """Sets ``asked[r]`` when the profile query of round r is sent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked = collections.defaultdict(threading.Event)
+
+    def send_and_receive(self, messages, *, timeout=None):
+        messages = list(messages)
+        if messages and messages[0].metadata.message_type == "query.profile":
+            self.asked[int(messages[0].metadata.group_id)].set()
+        return super().send_and_receive(messages, timeout=timeout)
+
+
+def test_next_rounds_profiles_are_asked_before_this_round_is_evaluated():
+    grid = QueryWatch(scripted_client(), num_nodes=2)
+    ahead = {}
+
+    def evaluate_fn(server_round, arrays):
+        if 0 < server_round < 3:  # the ServerApp evaluates and checkpoints here
+            ahead[server_round] = grid.asked[server_round + 1].wait(timeout=10)
+
+    strategy = make_strategy()
+    strategy.start(grid, initial_arrays(), num_rounds=3, evaluate_fn=evaluate_fn)
+    assert ahead == {1: True, 2: True}
+    assert sorted(grid.asked) == [1, 2, 3]  # nothing is asked after the last round
+    assert len(strategy.records) == 3
+    assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
