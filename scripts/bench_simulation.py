@@ -10,9 +10,11 @@ batch-weighted average (Eq. 1) and the server SGD step (Eq. 2). It reports the m
 time per round (without round 1, which starts the Ray actors, and the last round, which
 evaluates), their ratio, the peak memory of each, and what one test-set evaluation adds to
 a round (timed in the plain process). Peak memory: for `feel simulate` the proportional set
-size summed over its whole process tree, sampled every 0.2 s; for the plain loop its
-maximum resident set size. cnn runs on digits, resnet18 on CIFAR-shaped random tensors
-(dataset synthetic-cifar) with --max-batch 16 to bound the run time on 2 cores.
+size summed over its whole process tree, sampled every 0.2 s in a second run of the same
+command (reading a process's smaps_rollup walks its page tables: done during the timed run,
+it slowed resnet18 rounds by a fifth); for the plain loop its maximum resident set size.
+cnn runs on digits, resnet18 on CIFAR-shaped random tensors (dataset synthetic-cifar) with
+--max-batch 16 to bound the run time on 2 cores.
 """
 
 from __future__ import annotations
@@ -62,8 +64,10 @@ def _tree_pss(pid: int) -> int:
     return total
 
 
-def run_feel(model: str, clients: int, rounds: int, out: Path) -> tuple[list[dict], int]:
-    """Run `feel simulate`; return its rounds and the peak PSS of its process tree."""
+def run_feel(
+    model: str, clients: int, rounds: int, out: Path, sample_memory: bool
+) -> tuple[list[dict], int]:
+    """Run `feel simulate`; return its rounds and, if sampled, the peak PSS of its process tree."""
     dataset, max_batch = DATASET[model]
     command = [
         sys.executable, "-m", "cli.main", "simulate", "--model", model, "--dataset", dataset,
@@ -73,7 +77,8 @@ def run_feel(model: str, clients: int, rounds: int, out: Path) -> tuple[list[dic
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while process.poll() is None:
-        peak = max(peak, _tree_pss(process.pid))
+        if sample_memory:
+            peak = max(peak, _tree_pss(process.pid))
         time.sleep(0.2)
     if process.returncode != 0:
         raise SystemExit(f"feel simulate failed ({process.returncode}); see {out}")
@@ -127,7 +132,8 @@ def measure(model: str, clients: int, rounds: int) -> dict:
     """Run both for one case; return feel's timed rows, its peak memory and the replay's."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        rows, feel_peak = run_feel(model, clients, rounds, out)
+        rows, _ = run_feel(model, clients, rounds, out, sample_memory=False)
+        _, feel_peak = run_feel(model, clients, rounds, Path(tmp) / "memory", sample_memory=True)
         replay_argv = [sys.executable, __file__, "--replay", model, str(clients)]
         plain = json.loads(
             subprocess.run(

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 Arrays = Mapping[str, np.ndarray]
-# The dtypes BLAS adds in place (axpy); others take numpy's multiply and add.
-_AXPY_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def batch_weights(batch_sizes: Sequence[int]) -> np.ndarray:
@@ -47,25 +44,12 @@ def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str,
     for name in names:
         first = np.asarray(arrays[0][name])
         kind = first.dtype if np.issubdtype(first.dtype, np.floating) else np.float64
-        mean = np.zeros(first.size, kind)
-        for array, weight in zip(arrays, weights, strict=True):
-            mean = _add_scaled(mean, array[name], weight)
-        mean = mean.reshape(first.shape)
+        mean, term = np.zeros(first.shape, kind), np.empty(first.shape, kind)
+        for array, weight in zip(arrays, np.asarray(weights, kind), strict=True):
+            mean += np.multiply(array[name], weight, out=term)  # in kind, not float64
         rounded = np.rint(mean) if np.issubdtype(first.dtype, np.integer) else mean
         averaged[name] = np.asarray(rounded, dtype=first.dtype)
     return averaged
-
-
-def _add_scaled(total: np.ndarray, array: np.ndarray, scale: float) -> np.ndarray:
-    """Return ``total + scale * array`` in ``total``'s precision, in place where BLAS can.
-
-    ``total`` is flat and contiguous; ``array`` is read in C order. For float32 and float64
-    this is BLAS axpy, one pass over memory instead of numpy's two (multiply, then add).
-    """
-    values = np.ascontiguousarray(array, dtype=total.dtype).reshape(-1)
-    if total.dtype in _AXPY_TYPES:
-        return get_blas_funcs("axpy", (total,))(values, total, a=scale)
-    return np.add(total, np.multiply(values, total.dtype.type(scale)), out=total)
 
 
 def scaled_learning_rate(base_rate: float, global_batch: int, base_batch: int) -> float:
@@ -85,9 +69,7 @@ def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str
     if unknown:
         raise ValueError(f"gradient for unknown parameters {sorted(unknown)}")
     return {
-        name: _add_scaled(np.array(value, order="C").reshape(-1), gradient[name], -learning_rate)
-        .reshape(np.shape(value))
-        .astype(np.asarray(value).dtype, copy=False)
+        name: np.asarray(value - learning_rate * gradient[name], dtype=value.dtype)
         if name in gradient
         else value
         for name, value in params.items()

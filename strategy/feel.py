@@ -40,6 +40,8 @@ from strategy.validation import (
 from task.arrays import array_record, record_views
 
 PROFILE_QUERY = "query.profile"
+# A profile query's outcome: the nodes asked, and their replies by node id.
+_Asked = tuple[list[int], dict[int, Message]]
 # Seconds between checks for connecting nodes.
 NODE_POLL_S = 1.0
 
@@ -96,9 +98,10 @@ class _TrainReply:
 class FeelStrategy(FedAvg):
     """Federated edge learning with gradient averaging (Sec. II-A, steps 1-5).
 
-    Each round queries every node's profile (``query.profile``), lets ``policy`` pick the
-    batch sizes and TDMA slots, sends each node the global model and its own batch size,
-    averages the gradients weighted by batch size (Eq. 1), applies server-side SGD with
+    Each round queries every node's profile (``query.profile``; from round 2 on, sent as
+    soon as the round before has its replies), lets ``policy`` pick the batch sizes and
+    TDMA slots, sends each node the global model and its own batch size, averages the
+    gradients weighted by batch size (Eq. 1), applies server-side SGD with
     eta = eta0 * sqrt(B / B0) (Sec. III-A) and averages BatchNorm statistics with the same
     weights. A simulated clock advances by the allocation's round latency (Eq. 15).
     :attr:`records` holds one :class:`RoundRecord` per finished round.
@@ -179,7 +182,7 @@ class FeelStrategy(FedAvg):
         self._partitions: dict[int, int] = {}
         # Rounds :meth:`start` has yet to begin, and the profile query sent ahead for one.
         self._rounds_to_start = 0
-        self._asked: tuple[int, Future[tuple[list[int], list[Message]]]] | None = None
+        self._asked: tuple[int, Future[_Asked]] | None = None
         self._grid: Grid | None = None
 
     def summary(self) -> None:
@@ -401,9 +404,7 @@ class FeelStrategy(FedAvg):
             excluded,
         )
 
-    def _profile_replies(
-        self, server_round: int, grid: Grid
-    ) -> tuple[list[int], dict[int, Message]]:
+    def _profile_replies(self, server_round: int, grid: Grid) -> _Asked:
         """Return the nodes asked for their ``server_round`` profile and their replies by node.
 
         The answers to a query sent ahead (:meth:`_ask_ahead`) if there is one, else
@@ -414,7 +415,7 @@ class FeelStrategy(FedAvg):
             return asked[1].result()
         return self._ask_profiles(server_round, grid)
 
-    def _ask_profiles(self, server_round: int, grid: Grid) -> tuple[list[int], dict[int, Message]]:
+    def _ask_profiles(self, server_round: int, grid: Grid) -> _Asked:
         """Send every connected node the ``query.profile`` of ``server_round``; wait for replies."""
         node_ids = self._await_nodes(server_round, grid)
         query = RecordDict({"config": ConfigRecord({"server-round": server_round})})
@@ -434,7 +435,7 @@ class FeelStrategy(FedAvg):
         a device's fading and faults are keyed by the round, not by when it is asked. The
         thread is a daemon: a run that stops early does not wait for its replies.
         """
-        future: Future[tuple[list[int], dict[int, Message]]] = Future()
+        future: Future[_Asked] = Future()
         grid = self._grid
 
         def ask() -> None:

@@ -60,7 +60,7 @@ def test_sgd_step_rejects_gradient_of_unknown_parameter():
     st.lists(st.booleans(), min_size=4, max_size=4),
 )
 def test_average_and_step_match_float64_reference_and_leave_inputs(dtype, shape, sizes, fortran):
-    """BLAS axpy (float32/64) or numpy (float16) add in place; C and Fortran inputs mix."""
+    """Float32, float64 and float16 gradients; C- and Fortran-ordered inputs mixed."""
     rng = np.random.default_rng(len(sizes))
     grads = [{"g": rng.normal(size=shape).astype(dtype)} for _ in sizes]
     for grad, f in zip(grads, fortran, strict=False):
