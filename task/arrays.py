@@ -17,6 +17,7 @@ store, and the receiver's ``Array`` reads them there.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import pickle
@@ -29,21 +30,36 @@ from flwr.app import Array, ArrayRecord
 from flwr.common.constant import SType
 from numpy.lib import format as npy
 
-# The .npy header readers by format version (np.save writes 1.0, or 2.0 for huge headers).
+# The .npy header readers by format version (np.save writes 1.0, or 2.0 for huge headers),
+# and the bytes of the header length that follows the magic string in each.
 _HEADER_READERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+_LENGTH_BYTES = {(1, 0): 2, (2, 0): 4}
 
 
-class _BufferReader:
-    """A file-like ``read`` over a buffer that copies only what is read (the .npy header)."""
+def _header(data: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Return the shape, Fortran order, dtype and data offset of the ``.npy`` bytes ``data``.
 
-    def __init__(self, data: Any) -> None:
-        self._view = memoryview(data).cast("B")
-        self.offset = 0
+    Only the header is copied out of ``data``, and its parse is cached.
+    """
+    view = memoryview(data).cast("B")
+    version = npy.read_magic(io.BytesIO(view[: npy.MAGIC_LEN].tobytes()))
+    if version not in _LENGTH_BYTES:
+        raise ValueError(f"unsupported .npy format version {version}")
+    start = npy.MAGIC_LEN + _LENGTH_BYTES[version]
+    length = int.from_bytes(view[npy.MAGIC_LEN : start], "little")
+    return _parsed_header(view[: start + length].tobytes())
 
-    def read(self, size: int) -> bytes:
-        chunk = self._view[self.offset : self.offset + size]
-        self.offset += len(chunk)
-        return bytes(chunk)
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(head: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Parse a whole ``.npy`` header, from the magic string to the end of its text.
+
+    Cached: numpy evaluates the text, and a model's arrays repeat their headers every round.
+    """
+    stream = io.BytesIO(head)
+    version = npy.read_magic(stream)
+    shape, fortran_order, dtype = _HEADER_READERS[version](stream)
+    return shape, fortran_order, dtype, stream.tell()
 
 
 def array_view(array: Array) -> np.ndarray:
@@ -58,14 +74,10 @@ def array_view(array: Array) -> np.ndarray:
     """
     if array.stype != "numpy.ndarray":
         raise TypeError(f"unsupported serialization type {array.stype!r}")
-    header = _BufferReader(array.data)
-    version = npy.read_magic(header)
-    if version not in _HEADER_READERS:
-        raise ValueError(f"unsupported .npy format version {version}")
-    shape, fortran_order, dtype = _HEADER_READERS[version](header)
+    shape, fortran_order, dtype, offset = _header(array.data)
     if dtype.hasobject:
         raise ValueError("object arrays are not accepted")
-    values = np.frombuffer(array.data, dtype, count=math.prod(shape), offset=header.offset)
+    values = np.frombuffer(array.data, dtype, count=math.prod(shape), offset=offset)
     values.flags.writeable = False  # also over a writable buffer: a view is only read
     return values.reshape(shape, order="F" if fortran_order else "C")
 
