@@ -29,7 +29,7 @@ from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
-from task.arrays import array_record, record_views, send_arrays_out_of_band
+from task.arrays import array_record, put_records_once, record_views, send_arrays_out_of_band
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
@@ -206,4 +206,5 @@ def main(grid: Grid, context: Context) -> None:
     if hasattr(grid, "pull_interval"):  # the Simulation Engine's InMemoryGrid
         grid.pull_interval = SIMULATION_PULL_INTERVAL_S
         send_arrays_out_of_band()
+        put_records_once()
     run(grid, context.run_config, context.run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -93,6 +93,27 @@ class _TrainReply:
     loss: float
     arrays: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]
+
+
+class _Outbox:
+    """A round's messages that call ``taken`` once a grid has iterated through all of them.
+
+    Sized and iterable again, as grids expect: Flower's HTTP grid iterates the messages
+    twice (check, then push), and ``taken`` runs after the first pass.
+    """
+
+    def __init__(self, messages: list[Message], taken: Callable[[], None]) -> None:
+        self._messages = messages
+        self._taken: Callable[[], None] | None = taken
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __iter__(self) -> Iterator[Message]:
+        yield from self._messages
+        taken, self._taken = self._taken, None
+        if taken is not None:
+            taken()
 
 
 class FeelStrategy(FedAvg):
@@ -222,7 +243,7 @@ class FeelStrategy(FedAvg):
         """Run Flower's round loop (``FedAvg.start``) for ``num_rounds`` rounds.
 
         Knowing the rounds lets each round but the last ask the next round's profiles as
-        soon as its replies are in (:meth:`_advance`).
+        soon as its train messages are out (:meth:`_push_then_ask_ahead`).
         """
         self._rounds_to_start = num_rounds
         return super().start(grid, initial_arrays, num_rounds, **kwargs)
@@ -288,7 +309,37 @@ class FeelStrategy(FedAvg):
             self.cursors[partition_id] = self.cursors.get(partition_id, 0) + int(batch)
         self._train_messages = messages
         self.clock.mark("schedule")
-        return messages
+        return self._push_then_ask_ahead(messages, server_round)
+
+    def _push_then_ask_ahead(self, messages: list[Message], server_round: int) -> _Outbox:
+        """Return the train messages; once the grid has taken them all, ask the next profiles.
+
+        The Simulation Engine's grid stores each message as it takes it, so every device has
+        its train message before the next round's query: it answers the query once its
+        gradient is sent, and the server has the profiles when the round ends. Only when
+        another round surely follows (:meth:`_known_to_go_on`); otherwise :meth:`_advance`
+        asks, if need be.
+        """
+
+        def ask_ahead() -> None:
+            if self._known_to_go_on():
+                self._ask_ahead(server_round + 1)
+
+        return _Outbox(messages, ask_ahead)
+
+    def _known_to_go_on(self) -> bool:
+        """Whether a round follows the planned one: rounds remain and its latency fits the budget.
+
+        Leaving devices out of a round can only shorten it (:meth:`_restrict`).
+        """
+        return self._goes_on(float(self._plan.allocation.round_latency_s))
+
+    def _goes_on(self, latency_s: float = 0.0) -> bool:
+        """Whether a round follows once the clock has moved ``latency_s`` more."""
+        if self._rounds_to_start <= 0 or self.complete:
+            return False
+        budget = self.time_budget_s
+        return not (budget and self.sim_time_s + latency_s >= budget)
 
     def _with_cursor(self, config: ConfigRecord, partition_id: int) -> ConfigRecord:
         """Return ``config`` with the partition's sampling cursor (``sample-cursor``)."""
@@ -430,10 +481,10 @@ class FeelStrategy(FedAvg):
     def _ask_ahead(self, server_round: int) -> None:
         """Send the ``server_round`` profile query now, in a background thread.
 
-        The devices answer while the server averages, checkpoints and evaluates the round
-        before, so the next round starts with its profiles in. The reports are the same:
-        a device's fading and faults are keyed by the round, not by when it is asked. The
-        thread is a daemon: a run that stops early does not wait for its replies.
+        The devices answer while the round before ends, so the next round starts with its
+        profiles in. The reports are the same: a device's fading and faults are keyed by
+        the round, not by when it is asked. The thread is a daemon: a run that stops early
+        does not wait for its replies.
         """
         future: Future[_Asked] = Future()
         grid = self._grid
@@ -452,13 +503,23 @@ class FeelStrategy(FedAvg):
     ) -> None:
         """Exclude the nodes that sent no profile, named by the partition they reported before.
 
-        A node never heard from, or whose partition another node reports this round (a
-        device that came back under a new node id), is named ``node <id>``.
+        A node never heard from is named ``node <id>``. A node whose partition another node
+        reports this round is the old node id of a device that came back (asked ahead,
+        before it dropped out): the device takes part, so it is only logged.
         """
         reported = {p["partition-id"] for p in profiles.values()}
         for node_id, reason in lost.items():
             pid = self._partitions.get(node_id)
-            label = f"node {node_id}" if pid is None or pid in reported else str(pid)
+            if pid in reported:
+                log(
+                    INFO,
+                    "node %d gone (%s): device %s is back as another node",
+                    node_id,
+                    reason,
+                    pid,
+                )
+                continue
+            label = f"node {node_id}" if pid is None else str(pid)
             self._exclude(excluded, node_id, reason, label)
 
     def aggregate_train(
@@ -580,7 +641,8 @@ class FeelStrategy(FedAvg):
         """Advance the simulated clock by the round latency (Eq. 15); return the round's record.
 
         ``update`` is the applied update's global batch, learning rate and training loss.
-        If another round follows, its profile query goes out now (:meth:`_ask_ahead`).
+        If another round follows and its profile query is not out yet, it goes out now
+        (:meth:`_ask_ahead`).
 
         The latency is that of the devices that took part, with their planned batches and
         slots: a device that failed or never answered does not hold the round up.
@@ -593,7 +655,7 @@ class FeelStrategy(FedAvg):
             allocation = self._restrict(indices)
         split = LatencySplit.from_critical_path(allocation.critical_path)
         self.sim_time_s += float(allocation.round_latency_s)
-        if self._rounds_to_start > 0 and not self.complete:
+        if self._asked is None and self._goes_on():
             self._ask_ahead(server_round + 1)
         return RoundRecord(
             round=server_round,

@@ -117,6 +117,10 @@ class IndividualStrategy(ModelFeelStrategy):
             raise TrainingComplete("individual learning made its exchange")
         return super().configure_train(server_round, *args)
 
+    def _known_to_go_on(self) -> bool:
+        """No: whether the devices train on depends on this round's losses."""
+        return False
+
     def _select(self, profiles: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """Keep every profile for the exchange; train the devices that have not stopped."""
         self._everyone = profiles

@@ -22,7 +22,10 @@ import io
 import math
 import pickle
 import sys
+import threading
+import weakref
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -145,6 +148,71 @@ def send_arrays_out_of_band() -> None:
     import ray.util
 
     ray.util.register_serializer(Array, serializer=_array_fields, deserializer=_array_from_fields)
+
+
+# A record's (name, Array, data) triples.
+_Content = tuple[tuple[str, Array, Any], ...]
+# What a record's arrays were when they were last put into Ray's object store, by id(record):
+# (weak reference to the record, its content, the ObjectRef).
+_PUT_RECORDS: dict[int, tuple[weakref.ref, _Content, Any]] = {}
+_PUT_LOCK = threading.Lock()
+# Puts run in a thread of their own: a put inside Ray's serialization of a message would
+# reset that serialization's thread-local state (the object references it contains).
+_PUTTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ray-put")
+
+
+def _unchanged(put: _Content, now: _Content) -> bool:
+    """Whether a record holds the very arrays and bytes it held when put."""
+    return len(put) == len(now) and all(
+        a == b and x is y and p is q for (a, x, p), (b, y, q) in zip(put, now, strict=True)
+    )
+
+
+def _record_reference(record: ArrayRecord) -> tuple[Any]:
+    """Ray serializer of an ``ArrayRecord``: a reference to its arrays in the object store.
+
+    The arrays are put once per record, and again only if the record changes (other
+    arrays, or an array's ``data`` replaced): a model sent to K devices is put once.
+    """
+    import ray
+
+    content = tuple((name, array, array.data) for name, array in record.items())
+    with _PUT_LOCK:
+        entry = _PUT_RECORDS.get(id(record))
+        if entry is None or entry[0]() is not record or not _unchanged(entry[1], content):
+            reference = _PUTTER.submit(ray.put, dict(record.items())).result()
+            if entry is None:
+                weakref.finalize(record, _PUT_RECORDS.pop, id(record), None)
+            entry = (weakref.ref(record), content, reference)
+            _PUT_RECORDS[id(record)] = entry
+    return (entry[2],)
+
+
+def _record_from_reference(fields: tuple[Any]) -> ArrayRecord:
+    """Ray deserializer: the ``ArrayRecord`` of the referenced arrays, read in place."""
+    import ray
+
+    (reference,) = fields
+    record = ArrayRecord()
+    for name, array in ray.get(reference).items():
+        record[name] = array  # ArrayRecord(dict) would copy each array's bytes
+    return record
+
+
+def put_records_once() -> None:
+    """Make Ray put each ``ArrayRecord`` this process sends into its object store once.
+
+    For the process that sends one model in many messages (the ServerApp in the
+    Simulation Engine): each message then carries a reference to the model, which the
+    receiving actor reads in place, instead of a copy of its bytes. Needs
+    :func:`send_arrays_out_of_band` too. A record must not change its arrays' bytes in
+    place once sent (replacing an array or its ``data`` is seen).
+    """
+    import ray.util
+
+    ray.util.register_serializer(
+        ArrayRecord, serializer=_record_reference, deserializer=_record_from_reference
+    )
 
 
 def in_ray_worker() -> bool:

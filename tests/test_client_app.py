@@ -7,7 +7,10 @@ from fake_grid import LocalGrid
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
 from client.app import app
+from client.local import global_model, model_state
 from fleet import FleetConfig, Workload, derive_device, profile_record
+from server.config import resolve_run_config
+from task.arrays import array_record
 from task.data import load_dataset
 from task.flops import training_flops_per_sample, update_flops
 from task.models import build_model
@@ -136,3 +139,23 @@ def test_train_reads_a_model_received_out_of_band(grid, model):
     assert not [w for w in caught if "not writable" in str(w.message)]
     for name, array in expected["grads"].items():
         np.testing.assert_array_equal(reply["grads"][name].numpy(), array.numpy())
+
+
+def test_a_gradient_reads_the_received_parameters_in_place_and_nothing_writes_them(grid, model):
+    """The gradient step borrows the parameters (no copy); neither it nor a local epoch after
+    it writes into the received bytes, though the gradient step updates the BN statistics."""
+    received = array_record({k: v.numpy() for k, v in model.state_dict().items()})
+    sent = {name: bytes(array.data) for name, array in received.items()}
+    config = resolve_run_config({"device": "cpu"})
+    state = model_state(received)
+    borrowed = global_model(config, state, read_only_parameters=True)
+    for name, value in borrowed.state_dict().items():
+        is_parameter = name in dict(borrowed.named_parameters())
+        assert np.shares_memory(value.numpy(), state[name].numpy()) == is_parameter, name
+    data = load_dataset("digits")
+    compute_gradient(borrowed, data.x_train[:16], data.y_train[:16], torch.device("cpu"))
+    assert not torch.equal(borrowed.state_dict()["0.1.running_mean"], state["0.1.running_mean"])
+    epoch = {"local-batch": 8, "learning-rate": 0.1, "server-round": 1, "sample-cursor": 0}
+    reply = _send(grid, 0, "train.epoch", {"arrays": received, "config": ConfigRecord(epoch)})
+    assert not np.array_equal(reply["arrays"]["0.0.weight"].numpy(), state["0.0.weight"].numpy())
+    assert {name: bytes(array.data) for name, array in received.items()} == sent

@@ -27,7 +27,11 @@ class DropoutGrid(LocalGrid):
     """Nodes 1000 + i; ``offline[r]`` are not connected in round r; ``mute[r]`` are but never
     answer the profile query; ``silent[r]`` answer it but never reply to training (they crash
     mid-round); for ``unavailable[r]`` the SuperLink answers training with its Node
-    Unavailable error (their heartbeat expired)."""
+    Unavailable error (their heartbeat expired).
+
+    The strategy lists the nodes for round r's profile query once round r - 1's train
+    messages are out (or at the start), so "connected in round r" means then.
+    """
 
     def __init__(self, num_nodes, config, offline=None, mute=None, silent=None, unavailable=None):
         super().__init__(client_app, num_nodes, config)
@@ -35,34 +39,38 @@ class DropoutGrid(LocalGrid):
         self.mute = mute or {}
         self.silent = silent or {}
         self.unavailable = unavailable or {}
-        self.round = 1
+        self.trained = 0  # the last round whose train messages were pushed
         self.timeouts = []
         self.polls = 0
 
     def get_node_ids(self):
         self.polls += 1
-        return [n for n in self.contexts if n - 1000 not in self.offline.get(self.round, ())]
+        upcoming = self.trained + 1
+        return [n for n in self.contexts if n - 1000 not in self.offline.get(upcoming, ())]
 
     def send_and_receive(self, messages, *, timeout=None):
-        messages = list(messages)
-        if not messages:  # the skipped federated evaluation
+        pushed = []
+        for message in messages:  # push each message as it is handed over
+            if message.metadata.message_type == "train":
+                self.trained = int(message.metadata.group_id)
+            pushed.append(message)
+        if not pushed:  # the skipped federated evaluation
             return []
         self.timeouts.append(timeout)
-        self.round = int(messages[0].metadata.group_id)
-        lost = set(self.offline.get(self.round, ()))
+        server_round = int(pushed[0].metadata.group_id)
+        lost = set(self.offline.get(server_round, ()))
         gone = set()
-        if messages[0].metadata.message_type == "query.profile":
-            lost |= set(self.mute.get(self.round, ()))
+        if pushed[0].metadata.message_type == "query.profile":
+            lost |= set(self.mute.get(server_round, ()))
         else:
-            lost |= set(self.silent.get(self.round, ()))
-            gone = set(self.unavailable.get(self.round, ()))
-        live = [m for m in messages if m.metadata.dst_node_id - 1000 not in lost | gone]
+            lost |= set(self.silent.get(server_round, ()))
+            gone = set(self.unavailable.get(server_round, ()))
+        live = [m for m in pushed if m.metadata.dst_node_id - 1000 not in lost | gone]
         replies = super().send_and_receive(live, timeout=timeout)
-        for message in messages:
+        for message in pushed:
             if message.metadata.dst_node_id - 1000 in gone:
                 message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
                 replies.append(unavailable_reply(message.metadata, "node_unavail"))
-        self.round += messages[0].metadata.message_type == "train"
         return replies
 
 

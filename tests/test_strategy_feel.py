@@ -12,6 +12,7 @@ from flwr.clientapp import ClientApp
 from scheduler import evaluate, optimal_downlink_slots, optimal_uplink_slots
 from scheduler.channel import path_gain
 from strategy import FeelStrategy, InstanceSettings, policy_for_scheme
+from strategy.feel import TrainingComplete
 
 BATCHES = [2, 6]
 
@@ -186,31 +187,82 @@ def test_user_policy_by_import_path_runs_a_round():
     assert strategy.records[0].policy == "stub" and len(policy.instances) == 1
 
 
-class QueryWatch(LocalGrid):
-    """Sets ``asked[r]`` when the profile query of round r is sent."""
+class PushWatch(LocalGrid):
+    """Logs each message as the strategy hands it over (pushed); ``asked[r]``: round r queried."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.asked = collections.defaultdict(threading.Event)
+        self.pushed = []
+        self.lock = threading.Lock()
 
     def send_and_receive(self, messages, *, timeout=None):
-        messages = list(messages)
-        if messages and messages[0].metadata.message_type == "query.profile":
-            self.asked[int(messages[0].metadata.group_id)].set()
+        taken = []
+        for message in messages:  # a grid pushes each message as it takes it
+            with self.lock:
+                self.pushed.append((message.metadata.message_type, int(message.metadata.group_id)))
+            taken.append(message)
+        if taken and taken[0].metadata.message_type == "query.profile":
+            self.asked[int(taken[0].metadata.group_id)].set()
+        return super().send_and_receive(taken, timeout=timeout)
+
+
+def watch_aggregation(strategy, grid):
+    """Return, per round, whether the next round was asked for before its replies are averaged."""
+    ahead = {}
+    aggregate_train = strategy.aggregate_train
+
+    def watched(server_round, replies):
+        ahead[server_round] = grid.asked[server_round + 1].wait(timeout=5)
+        return aggregate_train(server_round, replies)
+
+    strategy.aggregate_train = watched
+    return ahead
+
+
+def test_next_rounds_profiles_are_asked_once_this_rounds_train_messages_are_out():
+    grid = PushWatch(scripted_client(), num_nodes=2)
+    strategy = make_strategy()
+    ahead = watch_aggregation(strategy, grid)
+    strategy.start(grid, initial_arrays(), num_rounds=3)
+    assert ahead == {1: True, 2: True, 3: False}  # nothing is asked after the last round
+    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]
+    for server_round in (1, 2):  # every device has its train message before the query
+        trains = [i for i, pushed in enumerate(grid.pushed) if pushed == ("train", server_round)]
+        assert len(trains) == 2
+        assert grid.pushed.index(("query.profile", server_round + 1)) > max(trains)
+    assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
+
+
+class TwoPassWatch(PushWatch):
+    """Goes through the messages once before pushing them, as Flower's HTTP grid does."""
+
+    def send_and_receive(self, messages, *, timeout=None):
+        assert len(list(messages)) == len(messages)
         return super().send_and_receive(messages, timeout=timeout)
 
 
-def test_next_rounds_profiles_are_asked_before_this_round_is_evaluated():
-    grid = QueryWatch(scripted_client(), num_nodes=2)
-    ahead = {}
-
-    def evaluate_fn(server_round, arrays):
-        if 0 < server_round < 3:  # the ServerApp evaluates and checkpoints here
-            ahead[server_round] = grid.asked[server_round + 1].wait(timeout=10)
-
+def test_a_grid_may_go_through_the_train_messages_twice():
+    grid = TwoPassWatch(scripted_client(), num_nodes=2)
     strategy = make_strategy()
-    strategy.start(grid, initial_arrays(), num_rounds=3, evaluate_fn=evaluate_fn)
-    assert ahead == {1: True, 2: True}
-    assert sorted(grid.asked) == [1, 2, 3]  # nothing is asked after the last round
-    assert len(strategy.records) == 3
+    ahead = watch_aggregation(strategy, grid)
+    strategy.start(grid, initial_arrays(), num_rounds=3)
+    assert ahead == {1: True, 2: True, 3: False}
+    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]
+    assert [grid.pushed.count(("train", r)) for r in (1, 2, 3)] == [2, 2, 2]
     assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
+
+
+def test_no_profiles_are_asked_for_a_round_past_the_time_budget():
+    grid = PushWatch(scripted_client(), num_nodes=2)
+    strategy = make_strategy()
+    strategy.start(grid, initial_arrays(), num_rounds=1)
+    latency = strategy.records[0].round_latency_s
+    grid = PushWatch(scripted_client(), num_nodes=2)
+    strategy = make_strategy()
+    strategy.time_budget_s = 2.5 * latency  # round 3 reaches it (the fading is fixed)
+    ahead = watch_aggregation(strategy, grid)
+    with pytest.raises(TrainingComplete):
+        strategy.start(grid, initial_arrays(), num_rounds=10)
+    assert ahead == {1: True, 2: True, 3: False}
+    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]

@@ -1,19 +1,23 @@
 """Zero-copy arrays: views equal to `Array.numpy()` (or a clean error); Ray out-of-band pickles."""
 
+import gc
 import io
 import pickle
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord
+from flwr.app import Array, ArrayRecord, RecordDict
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from task.arrays import (
+    _PUT_RECORDS,
+    _record_reference,
     array_record,
     array_view,
     npy_array,
+    put_records_once,
     record_views,
     send_arrays_out_of_band,
 )
@@ -146,3 +150,49 @@ def test_array_record_keeps_names_order_and_values():
 def test_npy_array_refuses_python_objects():
     with pytest.raises(ValueError, match="object"):
         npy_array(np.array([1, None]))
+
+
+@pytest.fixture(scope="module")
+def ray_store():
+    """A one-CPU local Ray with both serializers of this process registered, shut down after."""
+    import ray
+    import ray.util
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    send_arrays_out_of_band()
+    put_records_once()
+    yield ray
+    ray.util.deregister_serializer(ArrayRecord)
+    ray.util.deregister_serializer(Array)
+    ray.shutdown()
+
+
+def test_a_record_sent_many_times_is_put_once_and_read_in_place(ray_store):
+    record = array_record({"w": np.arange(100_000, dtype=np.float32), "b": np.ones(3)})
+    sent = [ray_store.put(RecordDict({"arrays": record})) for _ in range(3)]
+    # One object in the store for the model, whichever message carries it.
+    assert len({_record_reference(record)[0] for _ in range(3)}) == 1
+    for message in sent:
+        received = ray_store.get(message)["arrays"]
+        assert type(received) is ArrayRecord and list(received) == list(record)
+        for name, array in record.items():
+            assert isinstance(received[name].data, memoryview)  # Ray's store, not a copy
+            np.testing.assert_array_equal(received[name].numpy(), array.numpy())
+
+
+def test_a_record_is_put_again_once_it_holds_other_arrays(ray_store):
+    record = array_record({"w": np.zeros(10, np.float32)})
+    first = _record_reference(record)[0]
+    record["w"] = npy_array(np.ones(10, np.float32))
+    second = _record_reference(record)[0]
+    assert second != first
+    np.testing.assert_array_equal(ray_store.get(second)["w"].numpy(), np.ones(10))
+    record["w"].data = npy_array(np.full(10, 2, np.float32)).data
+    third = _record_reference(record)[0]
+    assert third != second
+    np.testing.assert_array_equal(ray_store.get(third)["w"].numpy(), np.full(10, 2))
+    key = id(record)
+    assert key in _PUT_RECORDS
+    del record
+    gc.collect()
+    assert key not in _PUT_RECORDS  # a record's entry goes with it
