@@ -90,3 +90,34 @@ def test_round_is_not_applied_below_min_devices():
     changes = {("query.profile", 0): failing, ("train", 1): with_nan}
     with pytest.raises(TooFewDevicesError, match=r"round 1: 1 usable device.* min-devices 2"):
         run_round(changes, min_devices=2)
+
+
+def test_the_old_node_of_a_device_that_came_back_is_not_listed_as_excluded():
+    """Node 1003 is off in round 1; in round 2 node 1002 is gone and 1003 is partition 2."""
+    inner, app = scripted_client(), ClientApp()
+
+    def as_partition_2(record):
+        record["partition-id"] = 2
+
+    @app.query("profile")
+    def profile(msg, context):
+        if (context.node_id, int(msg.content["config"]["server-round"])) in {(1003, 1), (1002, 2)}:
+            raise RuntimeError("offline")
+        reply = inner(msg, context)
+        if context.node_id == 1003:
+            as_partition_2(reply.content["profile"])
+        return reply
+
+    @app.train()
+    def train(msg, context):
+        reply = inner(msg, context)
+        if context.node_id == 1003:
+            as_partition_2(reply.content["metrics"])
+        return reply
+
+    strategy = make_strategy(policy_for_scheme("full"))
+    strategy.start(grid=LocalGrid(app, num_nodes=4), initial_arrays=initial_arrays(), num_rounds=2)
+    first, second = strategy.records
+    assert first.excluded == {"node 1003": "error: RuntimeError('offline')"}
+    assert first.participants == second.participants == [0, 1, 2]
+    assert second.excluded == {}  # partition 2 took part, under node 1003
