@@ -195,7 +195,7 @@ def _record_from_reference(fields: tuple[Any]) -> ArrayRecord:
     (reference,) = fields
     record = ArrayRecord()
     for name, array in ray.get(reference).items():
-        record[name] = array  # ArrayRecord(dict) would copy each array's bytes
+        record[name] = array  # ArrayRecord(dict) rebuilds each Array, refusing memoryview data
     return record
 
 
