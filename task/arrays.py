@@ -153,8 +153,9 @@ def send_arrays_out_of_band() -> None:
 # A record's (name, Array, data) triples.
 _Content = tuple[tuple[str, Array, Any], ...]
 # What a record's arrays were when they were last put into Ray's object store, by id(record):
-# (weak reference to the record, its content, the ObjectRef).
-_PUT_RECORDS: dict[int, tuple[weakref.ref, _Content, Any]] = {}
+# (its content, the ObjectRef). An entry goes when its record does (weakref.finalize), so an
+# id is never that of another record.
+_PUT_RECORDS: dict[int, tuple[_Content, Any]] = {}
 _PUT_LOCK = threading.Lock()
 # Puts run in a thread of their own: a put inside Ray's serialization of a message would
 # reset that serialization's thread-local state (the object references it contains).
@@ -179,13 +180,13 @@ def _record_reference(record: ArrayRecord) -> tuple[Any]:
     content = tuple((name, array, array.data) for name, array in record.items())
     with _PUT_LOCK:
         entry = _PUT_RECORDS.get(id(record))
-        if entry is None or entry[0]() is not record or not _unchanged(entry[1], content):
+        if entry is None or not _unchanged(entry[0], content):
             reference = _PUTTER.submit(ray.put, dict(record.items())).result()
             if entry is None:
                 weakref.finalize(record, _PUT_RECORDS.pop, id(record), None)
-            entry = (weakref.ref(record), content, reference)
+            entry = (content, reference)
             _PUT_RECORDS[id(record)] = entry
-    return (entry[2],)
+    return (entry[1],)
 
 
 def _record_from_reference(fields: tuple[Any]) -> ArrayRecord:
