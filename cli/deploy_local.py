@@ -1,6 +1,6 @@
 """``feel deploy-local``: train through Flower's Deployment Engine on this machine.
 
-Starts one SuperLink and ``--nodes`` SuperNodes on 127.0.0.1 (see :mod:`cli.deployment`),
+Starts one SuperLink and ``--nodes`` SuperNodes on 127.0.0.1 (see :mod:`cli.process.deployment`),
 each SuperNode with its own port and node config: ``partition-id``, ``num-partitions`` and
 any device fields given with ``--node-config`` (``cpu-hz``, ``distance-m``, ...). Then it
 runs the app like ``feel simulate`` does: ``flwr run --stream``, one line per round, the
@@ -92,8 +92,8 @@ def node_configs(specs: list[str], num_nodes: int, config: dict[str, Any]) -> li
 
 def run(args: argparse.Namespace) -> int:
     """Run the deployment; return 0 when the run completed, 1 when it failed."""
-    from cli.deployment import LocalDeployment
     from cli.preflight import check_simulation
+    from cli.process.deployment import LocalDeployment
 
     if args.nodes < 1:
         raise UsageError("--nodes", f"must be >= 1, got {args.nodes}")

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from cli.errors import UsageError
 
-SUBCOMMANDS = ("schedule", "simulate", "deploy_local", "profile", "compare")
+# Modules of the subcommands, under ``cli``.
+SUBCOMMANDS = ("schedule", "simulate", "deploy_local", "profile", "compare.command")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="feel", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"cli.{name}")
-        except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name != f"cli.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"cli.{name}").register(subparsers)
     return parser
 
 

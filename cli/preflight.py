@@ -26,7 +26,7 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         Naming the run-config key (``num-partitions`` for the number of devices; a fleet
         file's ``devices[i].<field>``) and the bad value.
     """
-    from fleet.sources import check_fleet_file
+    from client.fleet.sources import check_fleet_file
     from task.data import train_labels
     from task.partition import partition_indices
 

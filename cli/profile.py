@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Profile the model, write the JSON report (and plot), print the fitted profile."""
-    from profiler.report import plot_profiles, write_json  # torch and matplotlib: lazy
+    from client.profiler.report import plot_profiles, write_json  # torch and matplotlib: lazy
 
     report = profile(args)
     write_json(report, args.out)
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
 def profile(args: argparse.Namespace) -> dict[str, Any]:
     """Check the options, time the model with a progress bar and return the fitted report."""
-    from profiler.report import build_report
-    from profiler.timing import device_name, time_model
+    from client.profiler.report import build_report
+    from client.profiler.timing import device_name, time_model
     from task.flops import training_flops_per_sample, update_flops
     from task.models import build_model
 
@@ -127,7 +127,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 
 def _input_shape(args: argparse.Namespace) -> tuple[int, int, int]:
     """Check ``--model`` and return its input shape, with ``--in-channels``/``--image-size``."""
-    from profiler.timing import default_input_shape
+    from client.profiler.timing import default_input_shape
     from task.names import MODEL_NAMES
 
     if args.model not in MODEL_NAMES:
@@ -155,7 +155,7 @@ def _device(text: str) -> torch.device:
 
 def _batches(text: str | None, max_batch: int) -> list[int]:
     """Parse ``--batches``, or the default grid up to ``--max-batch``."""
-    from profiler.timing import default_batches
+    from client.profiler.timing import default_batches
 
     _require_positive("--max-batch", max_batch)
     if text is None:

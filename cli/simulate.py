@@ -1,7 +1,7 @@
 """``feel simulate``: train in Flower's Simulation Engine (Ray backend) and write the results.
 
 Runs ``flwr run <app> local --stream`` against a private local SuperLink (see
-:mod:`cli.flower_local`), follows ``rounds.jsonl`` to show each round, checks the run's final
+:mod:`cli.process.superlink`), follows ``rounds.jsonl`` to show each round, checks the run's final
 status (``flwr run --stream`` exits 0 even when the run failed) and stops the SuperLink.
 """
 
@@ -25,10 +25,10 @@ import tomli_w
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.app_dir import build_app_dir, project_dir
 from cli.errors import UsageError
-from cli.flower_local import LocalSuperLink, run_id_from_output
-from cli.orphans import mark, stop_orphans, unmark
+from cli.process.app_dir import build_app_dir, project_dir
+from cli.process.orphans import mark, stop_orphans, unmark
+from cli.process.superlink import LocalSuperLink, run_id_from_output
 from cli.progress import RoundsTail, round_line
 from server.config import DEFAULTS
 from server.results import ROUNDS_FILE, SUMMARY_FILE
@@ -339,7 +339,7 @@ def run_app(
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feel-app-")))
         )
         link = open_link(directory)
-        mark(directory, link.home)  # before it starts: see cli.orphans
+        mark(directory, link.home)  # before it starts: see cli.process.orphans
         stack.callback(unmark, directory)
         stack.enter_context(link)
         log = stack.enter_context((directory / LOG_FILE).open("w"))

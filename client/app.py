@@ -28,6 +28,7 @@ from flwr.clientapp import ClientApp
 
 from client.epoch import local_epoch
 from client.faults import inject_profile, inject_train
+from client.fleet import fading_fields
 from client.local import (
     Node,
     local_gradient,
@@ -36,7 +37,6 @@ from client.local import (
     profile,
     reproducible_torch,
 )
-from fleet import fading_fields
 from task.arrays import array_record, in_ray_worker, send_arrays_out_of_band
 
 app = ClientApp()

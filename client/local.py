@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from flwr.app import ArrayRecord
 
-from fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
-from fleet.devices import KNOWN_FIELDS
+from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
+from client.fleet.devices import KNOWN_FIELDS
 from server.config import DEFAULTS, resolve_run_config
 from task.arrays import record_views
 from task.errors import ConfigError
@@ -212,8 +212,8 @@ def measure_compute(node: Node) -> dict[str, float]:
     C B / f is the measured time; GPU scenario: Eq. (27) and the update time of Eq. (28).
     Returns the compute fields in kebab case (``cycles-per-sample``, ...).
     """
-    from profiler.report import build_report
-    from profiler.timing import default_batches, device_name, time_model
+    from client.profiler.report import build_report
+    from client.profiler.timing import default_batches, device_name, time_model
     from task.training import resolve_device
 
     config = node.config

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from scheduler.latency import compute_s, downlink_airtime_s, update_s, uplink_airtime_s
+
 SCENARIOS = ("cpu", "gpu")
 DEVICE_FIELDS = {
     "cpu": ("uplink_rate_bps", "downlink_rate_bps", "cpu_hz", "cycles_per_sample", "update_cycles"),
@@ -189,8 +191,6 @@ def _device_arrays(devices: list[Any], fields: tuple[str, ...]) -> dict[str, np.
 
 def _check_time_scales(instance: Instance) -> None:
     """Reject instances whose latencies span more than double precision can resolve."""
-    from scheduler.latency import compute_s, downlink_airtime_s, update_s, uplink_airtime_s
-
     airtime = np.concatenate([uplink_airtime_s(instance), downlink_airtime_s(instance)])
     longest = np.maximum(
         compute_s(instance, np.full(instance.num_devices, instance.max_batch)), update_s(instance)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-from scheduler.instance import Instance
+if TYPE_CHECKING:  # latency reads an instance; the instance checks itself with latency
+    from scheduler.instance import Instance
 
 
 def compute_s(instance: Instance, batches: ArrayLike) -> np.ndarray:

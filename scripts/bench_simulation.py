@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from cli.orphans import with_descendants
+from cli.process.orphans import with_descendants
 from server.config import resolve_run_config
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from task.data import load_dataset

@@ -1,6 +1,6 @@
 """Run ``feel compare`` with the given options: ``python scripts/compare.py --quick``.
 
-The same code as the ``feel compare`` console command (:mod:`cli.compare`).
+The same code as the ``feel compare`` console command (:mod:`cli.compare.command`).
 """
 
 import sys

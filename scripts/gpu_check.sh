@@ -63,7 +63,7 @@ import json
 import sys
 from pathlib import Path
 
-from profiler.report import plot_profiles
+from client.profiler.report import plot_profiles
 
 out_dir, clients, paths = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 reports = [json.loads(Path(p).read_text()) for p in paths]

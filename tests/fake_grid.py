@@ -1,4 +1,4 @@
-"""The tests' in-process Grid: :class:`compare.grid.InProcessGrid` that keeps its traffic."""
+"""The tests' in-process Grid: :class:`server.inprocess.InProcessGrid` that keeps its traffic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from flwr.app import Message
 from flwr.clientapp import ClientApp
 
-from compare.grid import InProcessGrid
+from server.inprocess import InProcessGrid
 
 
 class LocalGrid(InProcessGrid):

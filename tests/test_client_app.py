@@ -7,8 +7,8 @@ from fake_grid import LocalGrid
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
 from client.app import app
+from client.fleet import FleetConfig, Workload, derive_device, profile_record
 from client.local import global_model, model_state
-from fleet import FleetConfig, Workload, derive_device, profile_record
 from server.config import resolve_run_config
 from task.arrays import array_record
 from task.data import load_dataset

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from cli.compare.runner import is_complete, simulate_arguments
 from cli.main import main
-from compare.runner import is_complete, simulate_arguments
 from server.config import resolve_run_config
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
-from compare.devices import DeviceAllocation, remark_correlations
-from compare.settings import QUICK, CompareSettings, RunSpec
-from compare.table import RunResult, cell_table, markdown_table
+from cli.compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
+from cli.compare.devices import DeviceAllocation, remark_correlations
+from cli.compare.settings import QUICK, CompareSettings, RunSpec
+from cli.compare.table import RunResult, cell_table, markdown_table
 
 TARGET = 0.9
 

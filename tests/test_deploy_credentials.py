@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 
-from cli.credentials import make_node_key, make_tls_files
-from cli.deployment import LocalDeployment
+from cli.process.credentials import make_node_key, make_tls_files
+from cli.process.deployment import LocalDeployment
 
 
 def test_server_certificate_is_for_loopback_and_signed_by_the_ca(tmp_path):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from test_simulate_e2e import processes_mentioning
 
-from cli.deployment import LocalDeployment
 from cli.main import build_parser
-from cli.orphans import processes_of
+from cli.process.deployment import LocalDeployment
+from cli.process.orphans import processes_of
 from cli.simulate import resolve_options, run_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fleet import (
+from client.fleet import (
     CPU_HZ_TIERS,
     MIN_DISTANCE_M,
     CpuProfile,

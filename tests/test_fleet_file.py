@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from fleet import CpuProfile, FleetConfig, FleetError, GpuProfile, Workload, device_for
-from fleet.sources import load_fleet_file
+from client.fleet import CpuProfile, FleetConfig, FleetError, GpuProfile, Workload, device_for
+from client.fleet.sources import load_fleet_file
 from scheduler.channel import path_gain
 
 WORKLOAD = Workload(training_flops_per_sample=2e6, update_flops=1e5)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compare.runner import run_inprocess
+from cli.compare.runner import run_inprocess
 from server.config import resolve_run_config
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

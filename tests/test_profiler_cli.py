@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cli.main import main
-from profiler.fit import GpuFit
+from client.profiler.fit import GpuFit
 
 SMALL = ["--max-batch", "16", "--repeats", "2", "--warmup", "1"]
 

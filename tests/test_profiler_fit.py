@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from profiler.fit import fit_cpu, fit_gpu
-from profiler.timing import default_batches
+from client.profiler.fit import fit_cpu, fit_gpu
+from client.profiler.timing import default_batches
 
 BATCHES = np.array(default_batches(128))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import Workload, load_fleet_file
+from client.fleet import Workload, load_fleet_file
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
 

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from profiler.fit import fit_gpu
-from profiler.report import build_report, plot_profiles, write_json
-from profiler.timing import Timings
+from client.profiler.fit import fit_gpu
+from client.profiler.report import build_report, plot_profiles, write_json
+from client.profiler.timing import Timings
 
 BATCHES = np.array([1, 2, 4, 8, 16, 32, 64])
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from profiler.timing import default_batches, default_input_shape, time_model
+from client.profiler.timing import default_batches, default_input_shape, time_model
 
 
 def test_default_batches_double_with_points_in_between():

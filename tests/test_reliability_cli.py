@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import orphans
 from cli.errors import UsageError
 from cli.main import main
+from cli.process import orphans
 from server import checkpoint as ckpt
 from server.config import resolve_run_config
 

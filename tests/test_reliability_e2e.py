@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_simulate_e2e import processes_mentioning
 
-from cli import orphans
+from cli.process import orphans
 from server.results import WALL_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent

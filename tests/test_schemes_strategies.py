@@ -11,7 +11,7 @@ from flwr.clientapp import ClientApp
 from test_strategy_feel import initial_arrays
 from test_strategy_feel import scripted_client as gradient_client
 
-from fleet import CpuProfile, Device, profile_record
+from client.fleet import CpuProfile, Device, profile_record
 from scheduler import get_policy
 from scheduler.channel import ChannelParams, average_rate_bps, path_gain
 from strategy import FeelStrategy, IndividualStrategy, InstanceSettings, ModelFeelStrategy

@@ -79,7 +79,7 @@ def test_gradient_bits_set_the_gradient_size(tmp_path):
 
 
 def test_gpu_scenario_runs(tmp_path):
-    from fleet import FleetConfig
+    from client.fleet import FleetConfig
 
     _, rows = simulate(tmp_path, scenario="gpu")
     assert all(r["round_latency_s"] > 0 for r in rows)

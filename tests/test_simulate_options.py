@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.app_dir import APP_PACKAGES, build_app_dir, project_dir, pyproject_text
-from cli.flower_local import free_ports, run_id_from_output
 from cli.main import build_parser, main
+from cli.process.app_dir import APP_PACKAGES, build_app_dir, project_dir, pyproject_text
+from cli.process.superlink import free_ports, run_id_from_output
 from cli.progress import RoundsTail, round_line
 from cli.simulate import run_config
 from server.config import DEFAULTS

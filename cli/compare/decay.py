@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from compare.table import RunResult
+from cli.compare.table import RunResult
 from strategy.schemes import MODEL_SCHEMES
 
 EARLY_ROUNDS = 10

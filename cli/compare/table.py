@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from compare.settings import REFERENCE_SCHEME, RunSpec
+from cli.compare.settings import REFERENCE_SCHEME, RunSpec
 from server.results import SUMMARY_FILE, read_rounds
 
 

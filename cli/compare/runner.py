@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from compare.settings import CompareSettings, RunSpec
+from cli.compare.settings import CompareSettings, RunSpec
 from server.config import DEFAULTS, resolve_run_config
 from server.results import SUMMARY_FILE, read_rounds
 
@@ -86,8 +86,8 @@ def _quiet_flower() -> Any:
 def run_inprocess(config: Mapping[str, Any], clients: int) -> None:
     """Run the ServerApp's :func:`server.app.run` on an in-process grid of the real ClientApp."""
     from client.app import app as client_app
-    from compare.grid import InProcessGrid
     from server.app import run
+    from server.inprocess import InProcessGrid
 
     with _quiet_flower():
         run(InProcessGrid(client_app, clients, config), config, run_id=0)

@@ -22,8 +22,8 @@ from typing import Any
 
 import tomli_w
 
-from cli.credentials import NodeKey, TlsFiles, make_node_key, make_tls_files
-from cli.flower_local import LocalSuperLink, executable, free_ports, healthy, kill_trees
+from cli.process.credentials import NodeKey, TlsFiles, make_node_key, make_tls_files
+from cli.process.superlink import LocalSuperLink, executable, free_ports, healthy, kill_trees
 
 ONLINE_TIMEOUT_S = 90.0
 POLL_S = 0.5

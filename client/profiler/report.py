@@ -16,8 +16,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from profiler.fit import GpuFit, fit_cpu, fit_gpu
-from profiler.timing import Timings
+from client.profiler.fit import GpuFit, fit_cpu, fit_gpu
+from client.profiler.timing import Timings
 
 
 def build_report(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from compare.decay import decay_check, gradient_runs, verdict
-from compare.devices import device_allocation, remark_correlations
-from compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
-from compare.runner import RunOutcome
-from compare.settings import PROPOSED, CompareSettings, RunSpec
-from compare.table import RunResult, cell_table, markdown_table
+from rich.console import Console
+
+from cli.compare.decay import decay_check, gradient_runs, verdict
+from cli.compare.devices import device_allocation, remark_correlations
+from cli.compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
+from cli.compare.runner import RunOutcome, run_grid
+from cli.compare.settings import PROPOSED, CompareSettings, RunSpec
+from cli.compare.table import RunResult, cell_table, markdown_table
 
 JSON_FILE = "comparison.json"
 MARKDOWN_FILE = "comparison.md"
@@ -142,3 +145,14 @@ def _run_entry(
         "status": outcome.status if outcome else "resumed",
         "wall_time_s": outcome.wall_time_s if outcome else 0.0,
     }
+
+
+def run_comparison(
+    settings: CompareSettings, root: Path, command: str, console: Console | None = None
+) -> dict[str, Any]:
+    """Run (or resume) the grid of ``settings`` under ``root`` and write its report."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    outcomes = run_grid(settings, root, console or Console())
+    return write_report(settings, root, outcomes, time.monotonic() - started, command)

@@ -4,6 +4,6 @@
 model on cpu or cuda; ``report`` writes the JSON profile and the Fig. 2(b)-style plot.
 """
 
-from profiler.fit import CpuFit, GpuFit, fit_cpu, fit_gpu
+from client.profiler.fit import CpuFit, GpuFit, fit_cpu, fit_gpu
 
 __all__ = ["CpuFit", "GpuFit", "fit_cpu", "fit_gpu"]

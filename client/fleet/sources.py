@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fleet.devices import (
+from client.fleet.devices import (
     Device,
     FleetConfig,
     FleetError,
@@ -55,7 +55,7 @@ def load_fleet_file(
     ----------
     path
         A ``.toml`` or ``.json`` file with a ``devices`` list; entry i is the device of
-        partition i (see :func:`fleet.devices.device_from_fields` for the fields).
+        partition i (see :func:`client.fleet.devices.device_from_fields` for the fields).
     scenario
         ``"cpu"`` or ``"gpu"``: which compute fields are required.
     workload, cycles_per_flop
@@ -114,7 +114,7 @@ def device_for(
     """Return the device of ``partition_id``, with ``overrides`` (a node config) applied.
 
     It comes from ``fleet_file`` if one is given, else from
-    :func:`fleet.devices.derive_device`.
+    :func:`client.fleet.devices.derive_device`.
     """
     if fleet_file:
         fleet = load_fleet_file(fleet_file, config.scenario, workload, config.cycles_per_flop)

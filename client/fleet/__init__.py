@@ -3,7 +3,7 @@
 Pure numpy: no torch, so a Flower client can answer profile queries cheaply.
 """
 
-from fleet.devices import (
+from client.fleet.devices import (
     CPU_HZ_TIERS,
     MIN_DISTANCE_M,
     SCENARIOS,
@@ -20,7 +20,7 @@ from fleet.devices import (
     profile_record,
     with_overrides,
 )
-from fleet.sources import device_for, load_fleet_file
+from client.fleet.sources import device_for, load_fleet_file
 
 __all__ = [
     "CPU_HZ_TIERS",

@@ -13,7 +13,7 @@ import cli
 from server.config import DEFAULTS
 
 # The packages the ServerApp and the ClientApp import.
-APP_PACKAGES = ("client", "fleet", "scheduler", "server", "strategy", "task")
+APP_PACKAGES = ("client", "scheduler", "server", "strategy", "task")
 COMPONENTS = {"serverapp": "server.app:app", "clientapp": "client.app:app"}
 
 

@@ -151,14 +151,14 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def settings_from(args: argparse.Namespace) -> Any:
-    """Return the :class:`compare.CompareSettings` of ``args`` (``--quick`` first, then options).
+    """Return the :class:`cli.compare.CompareSettings` of ``args`` (``--quick``, then options).
 
     Raises
     ------
     UsageError
         Naming the option and the value of the first bad input.
     """
-    from compare.settings import QUICK, CompareSettings
+    from cli.compare.settings import QUICK, CompareSettings
 
     given = {
         "schemes": args.schemes,
@@ -190,8 +190,8 @@ def _check(settings: Any) -> None:
     UsageError
         Naming the option and the value of the first bad input.
     """
-    from compare.runner import run_config
-    from compare.settings import ENGINES
+    from cli.compare.runner import run_config
+    from cli.compare.settings import ENGINES
     from scheduler import PolicyError
     from strategy import check_scheme
     from task.errors import ConfigError
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     """Run or resume the grid and write the report; return 0."""
     from rich.console import Console
 
-    from compare import run_comparison
+    from cli.compare.report import run_comparison
 
     settings = settings_from(args)
     default_dir = "results/compare-quick" if args.quick else "results/compare"

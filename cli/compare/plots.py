@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from compare.decay import EARLY_ROUNDS, gradient_runs, loss_decays
-from compare.devices import DeviceAllocation
-from compare.table import RunResult
+from cli.compare.decay import EARLY_ROUNDS, gradient_runs, loss_decays
+from cli.compare.devices import DeviceAllocation
+from cli.compare.table import RunResult
 
 METRICS = (("test_loss", "Test loss"), ("test_accuracy", "Test accuracy"))
 

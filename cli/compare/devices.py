@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from compare.table import RunResult
+from cli.compare.table import RunResult
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Process supervision of the ``feel`` command: SuperLinks, SuperNodes, orphans, app dirs."""
