@@ -34,6 +34,4 @@ def instance_settings(config: Mapping[str, Any], num_params: int) -> InstanceSet
 
 def build_strategy(config: Mapping[str, Any], num_params: int) -> FeelStrategy:
     """Build the strategy of the run config's scheme for a model of ``num_params`` parameters."""
-    strategy = build_scheme_strategy(config, instance_settings(config, num_params))
-    strategy.min_devices = config["min-devices"]
-    return strategy
+    return build_scheme_strategy(config, instance_settings(config, num_params))

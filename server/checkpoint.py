@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ class Checkpoint:
     model
         The global model's arrays after ``round``.
     strategy
-        The strategy's :meth:`~strategy.FeelStrategy.state_dict`.
+        The loop's state after ``round`` (:meth:`strategy.TrainingState.to_dict`).
     rows
         The ``rounds.jsonl`` rows of rounds 1 to ``round``.
     initial
@@ -155,28 +154,3 @@ def check_resumable(checkpoint: Checkpoint, config: Mapping[str, Any]) -> None:
                 f"{key} is {value!r} but the checkpoint (round {checkpoint.round}) was "
                 f"written with {checkpoint.config.get(key)!r}",
             )
-
-
-@contextmanager
-def rounds_after(strategy: Any, completed: int) -> Iterator[None]:
-    """Let Flower's ``strategy.start`` (rounds 1, 2, ...) run rounds ``completed + 1``, ...
-
-    Within the block the strategy's ``configure_train`` and ``aggregate_train``, subclass
-    overrides included, see the run's round numbers, which key the schedule, the fading
-    and the devices' random draws.
-    """
-    names = ("configure_train", "aggregate_train")
-    for name in names:
-        setattr(strategy, name, _shifted(getattr(strategy, name), completed))
-    try:
-        yield
-    finally:
-        for name in names:
-            delattr(strategy, name)
-
-
-def _shifted(method: Callable[..., Any], offset: int) -> Callable[..., Any]:
-    def call(server_round: int, *args: Any) -> Any:
-        return method(server_round + offset, *args)
-
-    return call

@@ -23,10 +23,13 @@ FIRST_NODE_ID = 1000
 
 
 class InProcessGrid(Grid):
-    """``num_nodes`` nodes with partitions 0..K-1, each message handled by ``client_app``.
+    """``num_nodes`` nodes with partitions 0..K-1; ``client_app`` handles each message pushed.
 
     A handler that raises becomes an error reply, as in Flower's runtimes.
     """
+
+    # Seconds between pulls while a reply is missing (replies are in as soon as pushed).
+    pull_interval = 0.01
 
     def __init__(
         self, client_app: ClientApp, num_nodes: int, run_config: Mapping[str, Any]
@@ -43,6 +46,7 @@ class InProcessGrid(Grid):
             )
             for pid in range(num_nodes)
         }
+        self._replies: dict[str, Message] = {}
 
     def set_run(self, run_id: int) -> None:
         """Nothing to do: there is one run."""
@@ -68,23 +72,26 @@ class InProcessGrid(Grid):
         return list(self.contexts)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        """Not available: use :meth:`send_and_receive`."""
-        raise NotImplementedError
+        """Handle each message in turn now; keep the replies for :meth:`pull_messages`."""
+        message_ids = []
+        for message in messages:
+            message_id = uuid.uuid4().hex
+            message.metadata.__dict__["_message_id"] = message_id
+            context = self.contexts[message.metadata.dst_node_id]
+            try:
+                reply = self.app(message, context)
+            except Exception as exc:  # the runtimes turn a handler's exception into an error
+                reply = Message(Error(code=0, reason=repr(exc)), reply_to=message)
+            self._replies[message_id] = reply
+            message_ids.append(message_id)
+        return message_ids
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        """Not available: use :meth:`send_and_receive`."""
-        raise NotImplementedError
+        """Return (and forget) the replies to ``message_ids``."""
+        return [self._replies.pop(i) for i in list(message_ids) if i in self._replies]
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> list[Message]:
         """Handle each message in turn and return the replies."""
-        replies = []
-        for message in messages:
-            message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
-            context = self.contexts[message.metadata.dst_node_id]
-            try:
-                replies.append(self.app(message, context))
-            except Exception as exc:  # the runtimes turn a handler's exception into an error
-                replies.append(Message(Error(code=0, reason=repr(exc)), reply_to=message))
-        return replies
+        return list(self.pull_messages(self.push_messages(messages)))

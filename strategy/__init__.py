@@ -1,10 +1,11 @@
 """The FEEL Flower strategy: per-round scheduling, batch-weighted gradients, server SGD."""
 
-from strategy.feel import FeelStrategy, TrainingComplete
 from strategy.individual import IndividualStrategy
 from strategy.instance import InstanceSettings, build_instance
+from strategy.loop import FeelStrategy
 from strategy.model_feel import ModelFeelStrategy
 from strategy.record import LatencySplit, RoundRecord
+from strategy.rounds import FeelResult, FinishedRound, RoundHook, TrainingState
 from strategy.schemes import (
     SCHEME_NAMES,
     SCHEME_POLICIES,
@@ -16,13 +17,16 @@ from strategy.schemes import (
 __all__ = [
     "SCHEME_NAMES",
     "SCHEME_POLICIES",
+    "FeelResult",
     "FeelStrategy",
+    "FinishedRound",
     "IndividualStrategy",
     "InstanceSettings",
     "LatencySplit",
     "ModelFeelStrategy",
+    "RoundHook",
     "RoundRecord",
-    "TrainingComplete",
+    "TrainingState",
     "build_instance",
     "build_scheme_strategy",
     "check_scheme",

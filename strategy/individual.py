@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import ArrayRecord
 
 from scheduler import Allocation, Instance
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
-from strategy.feel import TrainingComplete
 from strategy.instance import build_instance
 from strategy.model_feel import ModelFeelStrategy
+from strategy.profiles import Profiles
+from strategy.rounds import Charge, DeviceUpdate, FeelResult, RoundPlan, RoundUpdate
 from task.arrays import array_record
 from task.errors import ConfigError
 
@@ -69,6 +69,8 @@ class IndividualStrategy(ModelFeelStrategy):
     """
 
     scheme = "individual"
+    # Whether the devices train on depends on this round's losses.
+    asks_ahead = False
 
     def __init__(
         self, *args: Any, patience: int, min_delta: float, max_rounds: int, **kwargs: Any
@@ -82,19 +84,20 @@ class IndividualStrategy(ModelFeelStrategy):
         self._best: dict[int, float] = {}
         self._stale: dict[int, int] = {}
         self._busy_s: dict[int, float] = {}
-        self._everyone: dict[int, dict[str, Any]] = {}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Refuse to resume: the devices' local models are not in the checkpoint.
+    def start(self, *args: Any, from_state: Any = None, **kwargs: Any) -> FeelResult:
+        """Run the loop of :class:`~strategy.loop.FeelStrategy`; never from a saved state.
 
         Raises
         ------
         ConfigError
-            Always (field ``resume``).
+            For a ``from_state`` (field ``resume``): the local models are not checkpointed.
         """
-        raise ConfigError(
-            "resume", "individual learning cannot resume: its local models are not checkpointed"
-        )
+        if from_state is not None:
+            raise ConfigError(
+                "resume", "individual learning cannot resume: its local models are not checkpointed"
+            )
+        return super().start(*args, **kwargs)
 
     def converged(self) -> set[int]:
         """Partition ids of the devices that have stopped training."""
@@ -105,25 +108,12 @@ class IndividualStrategy(ModelFeelStrategy):
         """Whether the exchange is made: training is over."""
         return self.finished
 
-    def configure_train(self, server_round: int, *args: Any) -> Iterable[Message]:
-        """Send each device that still trains its own model for one more epoch.
+    def _why_stopped(self, num_rounds: int) -> str:
+        """Say that the exchange is made."""
+        return "individual learning made its exchange"
 
-        Raises
-        ------
-        TrainingComplete
-            After the exchange.
-        """
-        if self.complete:
-            raise TrainingComplete("individual learning made its exchange")
-        return super().configure_train(server_round, *args)
-
-    def _known_to_go_on(self) -> bool:
-        """No: whether the devices train on depends on this round's losses."""
-        return False
-
-    def _select(self, profiles: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
-        """Keep every profile for the exchange; train the devices that have not stopped."""
-        self._everyone = profiles
+    def _select(self, profiles: Profiles) -> Profiles:
+        """Train the devices that have not stopped (the plan keeps every profile)."""
         stopped = self.converged()
         return {n: p for n, p in profiles.items() if int(p["partition-id"]) not in stopped}
 
@@ -133,10 +123,6 @@ class IndividualStrategy(ModelFeelStrategy):
             return arrays
         return array_record(self._local[partition_id])
 
-    def _restrict(self, indices: list[int]) -> Allocation:
-        """Return the charged allocation, which only counts the devices that trained."""
-        return self._plan.allocation
-
     def _track(self, partition_id: int, loss: float) -> None:
         """Count the epochs since the device's training loss last beat its best by min_delta."""
         if loss < self._best.get(partition_id, np.inf) - self.min_delta:
@@ -144,61 +130,42 @@ class IndividualStrategy(ModelFeelStrategy):
         else:
             self._stale[partition_id] += 1
 
-    def _exchange_plan(self, compute_s: float) -> None:
-        """Make the plan the exchange of every device's model after ``compute_s`` of compute."""
-        nodes = [n for n, p in self._everyone.items() if int(p["partition-id"]) in self._local]
-        profiles = [self._everyone[n] for n in nodes]
-        instance = Instance.from_dict(build_instance(profiles, self._round_settings(profiles)))
-        examples = np.array([p["num-examples"] for p in profiles])
-        ready = np.full(len(profiles), compute_s)
+    def _exchange(self, plan: RoundPlan, compute_s: float) -> Charge:
+        """Charge the exchange of every device's model after ``compute_s`` of compute."""
+        reports = [p for p in plan.profiles.values() if int(p["partition-id"]) in self._local]
+        instance = Instance.from_dict(build_instance(reports, self._round_settings(reports)))
+        examples = np.array([p["num-examples"] for p in reports])
+        ready = np.full(len(reports), compute_s)
         slots = exchange_slots(instance, ready, equal=self.policy.equal_slots)
-        self._plan = dataclasses.replace(
-            self._plan,
-            node_ids=nodes,
-            partition_ids=[int(p["partition-id"]) for p in profiles],
-            instance=instance,
-            allocation=exchange_allocation(instance, ready, examples, slots, policy=self.scheme),
-        )
+        allocation = exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
+        partitions = [int(p["partition-id"]) for p in reports]
+        return Charge(partitions, partitions, allocation, allocation)
 
-    def aggregate_train(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+    def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
         """Keep the local models; average them once every device has stopped."""
-        results, excluded = self._train_results(server_round, replies)
-        plan = self._plan
         epoch_s = epoch_compute_s(plan.instance, plan.allocation.batch_sizes, self.local_batch)
-        for r in results:
-            index = plan.node_ids.index(r.node_id)
-            pid = plan.partition_ids[index]
-            self._local[pid] = r.arrays
-            self._busy_s[pid] = self._busy_s.get(pid, 0.0) + float(epoch_s[index])
-            self._track(pid, r.loss)
-        compute = max(self._busy_s.values()) - self.sim_time_s
+        for u in updates:
+            self._local[u.partition_id] = u.arrays
+            index = plan.partition_ids.index(u.partition_id)
+            self._busy_s[u.partition_id] = self._busy_s.get(u.partition_id, 0.0) + float(
+                epoch_s[index]
+            )
+            self._track(u.partition_id, u.loss)
+        compute = max(self._busy_s.values()) - self.state.sim_time_s
+        budget = self.time_budget_s
         self.finished = (
-            len(self.converged()) == len(self._everyone)
-            or server_round >= self.max_rounds
-            or bool(self.time_budget_s and self.sim_time_s + compute >= self.time_budget_s)
+            len(self.converged()) == len(plan.profiles)
+            or plan.server_round >= self.max_rounds
+            or bool(budget and self.state.sim_time_s + compute >= budget)
         )
-        examples = [r.batch_size for r in results]
-        train_loss = float(np.average([r.loss for r in results], weights=examples))
-        participants = [r.node_id for r in results]
+        examples = [u.weight for u in updates]
+        train_loss = float(np.average([u.loss for u in updates], weights=examples))
         arrays = None
         if self.finished:
-            self._exchange_plan(compute)
-            participants = self._plan.node_ids
-            models = [
-                self._received(server_round, pid, self._local[pid])
-                for pid in self._plan.partition_ids
-            ]
-            arrays = self._average(models, self._plan.allocation.batch_sizes.tolist())
+            charge = self._exchange(plan, compute)
+            models = [self._received(plan, pid, self._local[pid]) for pid in charge.partition_ids]
+            arrays = self._average(models, charge.scheduled.batch_sizes.tolist())
         else:
             allocation = compute_only(plan.allocation.batch_sizes, compute, self.scheme)
-            self._plan = dataclasses.replace(plan, allocation=allocation)
-        record = self._advance(
-            server_round,
-            participants,
-            excluded,
-            (sum(examples), self.local_learning_rate, train_loss),
-        )
-        self._finish_round(record)
-        return arrays, record.to_metric_record()
+            charge = replace(self._charge(plan, updates), scheduled=allocation, charged=allocation)
+        return RoundUpdate(arrays, charge, sum(examples), self.local_learning_rate, train_loss)

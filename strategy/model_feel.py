@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from logging import INFO
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance
 from strategy.aggregation import batch_weights, scaled_learning_rate, weighted_average
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
-from strategy.feel import FeelStrategy
 from strategy.instance import InstanceSettings
+from strategy.loop import FeelStrategy
+from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
 from task.arrays import array_record
+from task.protocol import TRAIN_EPOCH, TrainInstruction
 from task.quantize import stochastic_quantize
 from task.seeding import stream_rng
 
@@ -66,7 +68,7 @@ def uploaded_model(
 
 
 class ModelFeelStrategy(FeelStrategy):
-    """Model-based FEEL (FedAvg [15], Sec. VI-C) on the FEEL strategy's machinery.
+    """Model-based FEEL (FedAvg [15], Sec. VI-C) as a variant of the FEEL round loop.
 
     Each round every device trains the global model for one local epoch of plain SGD with
     mini-batches of ``local_batch`` and learning rate eta0 sqrt(b / B0) (the square-root law
@@ -78,7 +80,7 @@ class ModelFeelStrategy(FeelStrategy):
     Parameters
     ----------
     settings, learning_rate, base_batch
-        As for :class:`~strategy.feel.FeelStrategy`.
+        As for :class:`~strategy.loop.FeelStrategy`.
     local_batch
         Mini-batch size b of the local steps.
     equal_slots
@@ -86,12 +88,11 @@ class ModelFeelStrategy(FeelStrategy):
     seed
         Seed of the upload quantization.
     **options
-        Further options of :class:`~strategy.feel.FeelStrategy` (``gradient_bits``, the bits
-        per model element; ``min_nodes``, ``timeout``, ``time_budget_s``).
+        Further options of :class:`~strategy.loop.FeelStrategy` (``gradient_bits``, the bits
+        per model element; ``min_nodes``, ``timeout``, ``time_budget_s``, ``min_devices``).
     """
 
-    message_type = "train.epoch"
-    update_key = "arrays"
+    message_type = TRAIN_EPOCH
     scheme = "model-feel"
 
     def __init__(
@@ -107,7 +108,6 @@ class ModelFeelStrategy(FeelStrategy):
     ) -> None:
         schedule = EpochSchedule(self.scheme, local_batch, equal_slots)
         super().__init__(schedule, settings, learning_rate, base_batch, **options)
-        self.weighted_by_key = "num-examples"
         self.local_batch = local_batch
         self.local_learning_rate = scaled_learning_rate(learning_rate, local_batch, base_batch)
         self.seed = seed
@@ -117,68 +117,51 @@ class ModelFeelStrategy(FeelStrategy):
         super().summary()
         log(
             INFO,
-            "\t\t└── Local epoch: batch %d, learning rate %g",
+            "\t└──> Local epoch: batch %d, learning rate %g",
             self.local_batch,
             self.local_learning_rate,
         )
 
     def _allocate(
-        self, instance: Instance, profiles: list[dict[str, Any]], server_round: int
+        self, instance: Instance, reports: list[dict[str, Any]], server_round: int
     ) -> Allocation:
         """Return the epoch-and-exchange latencies of the devices' local datasets."""
-        return self.policy.allocate(instance, np.array([p["num-examples"] for p in profiles]))
+        return self.policy.allocate(instance, np.array([p["num-examples"] for p in reports]))
 
-    def _restrict(self, indices: list[int]) -> Allocation:
+    def _restrict(self, plan: RoundPlan, indices: list[int]) -> Allocation:
         """Re-evaluate the round for the devices at ``indices``, keeping their slots."""
-        plan = self._plan
         instance = plan.instance.subset(indices)
         examples = plan.allocation.batch_sizes[indices]
         ready = epoch_compute_s(instance, examples, self.local_batch)
         slots = (plan.allocation.uplink_slots_s[indices], plan.allocation.downlink_slots_s[indices])
         return exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
 
-    def _train_config(
-        self, config: ConfigRecord, server_round: int, batch_size: int
-    ) -> ConfigRecord:
+    def _instruction(self, server_round: int, batch: int, cursor: int) -> TrainInstruction:
         """Return the local training settings: mini-batch size and learning rate."""
-        return ConfigRecord(
-            {
-                **config,
-                "server-round": server_round,
-                "local-batch": self.local_batch,
-                "learning-rate": self.local_learning_rate,
-            }
+        return TrainInstruction(
+            server_round,
+            cursor,
+            local_batch=self.local_batch,
+            learning_rate=self.local_learning_rate,
         )
 
-    def _received(self, server_round: int, partition_id: int, local: Arrays) -> dict:
+    def _received(self, plan: RoundPlan, partition_id: int, local: Arrays) -> dict:
         """Return what the server gets of a device's model after the quantized upload."""
-        rng = stream_rng("strategy.upload", self.seed, partition_id, server_round)
-        return uploaded_model(local, self._plan.model, self.gradient_bits, rng)
+        rng = stream_rng("strategy.upload", self.seed, partition_id, plan.server_round)
+        return uploaded_model(local, plan.model, self.gradient_bits, rng)
 
     def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg)."""
-        averaged = weighted_average(models, batch_weights(examples))
-        return array_record(averaged)
+        return array_record(weighted_average(models, batch_weights(examples)))
 
-    def aggregate_train(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Average the uploaded models by data size and advance the clock."""
-        results, excluded = self._train_results(server_round, replies)
-        plan = self._plan
-        models = [
-            self._received(
-                server_round, plan.partition_ids[plan.node_ids.index(r.node_id)], r.arrays
-            )
-            for r in results
-        ]
-        examples = [r.batch_size for r in results]
-        train_loss = float(np.average([r.loss for r in results], weights=examples))
-        record = self._advance(
-            server_round,
-            [r.node_id for r in results],
-            excluded,
-            (sum(examples), self.local_learning_rate, train_loss),
+    def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
+        """Average the uploaded models by data size."""
+        models = [self._received(plan, u.partition_id, u.arrays) for u in updates]
+        examples = [u.weight for u in updates]
+        return RoundUpdate(
+            self._average(models, examples),
+            self._charge(plan, updates),
+            sum(examples),
+            self.local_learning_rate,
+            float(np.average([u.loss for u in updates], weights=examples)),
         )
-        self._finish_round(record)
-        return self._average(models, examples), record.to_metric_record()

@@ -23,9 +23,9 @@ import numpy as np
 
 from scheduler import Instance, Policy, get_policy
 from scheduler.policies import FixedBatchPolicy
-from strategy.feel import FeelStrategy
 from strategy.individual import IndividualStrategy
 from strategy.instance import InstanceSettings
+from strategy.loop import FeelStrategy
 from strategy.model_feel import ModelFeelStrategy
 
 # Scheme names that differ from the scheduler's policy names; any other gradient scheme is
@@ -110,6 +110,7 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "min_nodes": config["min-nodes"],
         "timeout": config["round-timeout-s"],
         "time_budget_s": config["time-budget-s"],
+        "min_devices": config["min-devices"],
     }
     scheme = config["scheme"]
     if scheme not in MODEL_SCHEMES:

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, MetricRecord, RecordDict
 
 from scheduler import Instance
 from strategy.instance import COMPUTE_FIELDS, InstanceSettings, build_instance
-from task.arrays import array_view
+from task.protocol import (
+    BUFFERS,
+    UPDATE_KEYS,
+    WEIGHT_KEYS,
+    ReplyError,
+    TrainReply,
+    is_number,
+)
 
 # Profile keys every report needs besides the scenario's compute fields (message contract).
 PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")
@@ -27,34 +32,8 @@ PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fa
 PROFILE_INTEGERS = ("partition-id", "num-examples")
 
 
-class ReplyError(ValueError):
-    """A device's reply that cannot be used; the message is the reason it is excluded."""
-
-
 class TooFewDevicesError(RuntimeError):
     """Fewer than ``min-devices`` usable devices are left in a round: it is not applied."""
-
-
-@dataclass(frozen=True)
-class CheckedUpdate:
-    """The usable parts of a train reply.
-
-    Attributes
-    ----------
-    weight
-        The reported batch size (or local dataset size), equal to the assigned one.
-    loss
-        Finite training loss.
-    arrays
-        The update (gradient or model): finite arrays with the global model's shapes and dtypes.
-    buffers
-        BatchNorm statistics, checked like ``arrays``; empty when not sent.
-    """
-
-    weight: int
-    loss: float
-    arrays: dict[str, np.ndarray]
-    buffers: dict[str, np.ndarray]
 
 
 def error_summary(reason: str) -> str:
@@ -68,10 +47,6 @@ def error_summary(reason: str) -> str:
     last = lines[-1] if lines else reason
     _, found, message = last.partition("occurred. Message: ")
     return message.removesuffix("'>") if found else last
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> None:
@@ -91,7 +66,7 @@ def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> None
         if key not in report:
             raise ReplyError(f"profile lacks {key!r}")
         value = report[key]
-        if not _is_number(value):
+        if not is_number(value):
             raise ReplyError(f"profile {key!r} is not a number: {value!r}")
         if not math.isfinite(value):
             raise ReplyError(f"profile {key!r} is not finite: {value!r}")
@@ -107,17 +82,6 @@ def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> None
         Instance.from_dict(build_instance([report], settings))
     except ValueError as exc:
         raise ReplyError(f"profile: {exc}") from None
-
-
-def _decoded(record: ArrayRecord, what: str) -> dict[str, np.ndarray]:
-    """Return the arrays of ``record``; raise if one does not decode."""
-    arrays = {}
-    for name, array in record.items():
-        try:
-            arrays[name] = array_view(array)
-        except (ValueError, TypeError) as exc:
-            raise ReplyError(f"{what} {name!r} does not decode: {exc}") from None
-    return arrays
 
 
 def _check_arrays(
@@ -136,76 +100,28 @@ def _check_arrays(
             raise ReplyError(f"{what} {name!r} holds NaN or inf values")
 
 
-def _record(content: RecordDict, key: str, kind: type) -> Any:
-    """Return ``content[key]`` if it is a record of type ``kind``."""
-    if key not in content:
-        raise ReplyError(f"reply lacks {key!r}")
-    record = content[key]
-    if not isinstance(record, kind):
-        raise ReplyError(f"reply {key!r} is a {type(record).__name__}, not a {kind.__name__}")
-    return record
+def check_update(
+    reply: TrainReply, model: Mapping[str, np.ndarray], assigned: int, message_type: str
+) -> None:
+    """Check a decoded reply to a ``message_type`` train message against the model sent.
 
-
-def _metric(metrics: MetricRecord, key: str) -> float:
-    """Return metric ``key``: present, a number and finite."""
-    if key not in metrics:
-        raise ReplyError(f"metrics lack {key!r}")
-    value = metrics[key]
-    if not _is_number(value) or not math.isfinite(value):
-        raise ReplyError(f"metric {key!r} is not a finite number: {value!r}")
-    return value
-
-
-def check_train_reply(
-    content: RecordDict,
-    model: Mapping[str, np.ndarray],
-    *,
-    update_key: str,
-    weight_key: str,
-    assigned: int,
-) -> CheckedUpdate:
-    """Check a train reply against the global model the device was sent.
-
-    The update record ``update_key`` (``grads`` or a local model) and the optional
-    ``buffers`` record must together hold every array of ``model`` once, each with its
-    shape and dtype and only finite values; ``metrics`` must hold a finite ``train-loss``
-    and ``weight_key`` equal to ``assigned``.
-
-    Parameters
-    ----------
-    content
-        The reply's content.
-    model
-        The global model's arrays sent with the train message.
-    update_key
-        Name of the update's array record.
-    weight_key
-        Metric that weighs the update (``batch-size``, ``num-examples``).
-    assigned
-        The value ``weight_key`` must have: the batch the device was assigned.
+    The update (``grads`` or a local model) and the optional ``buffers`` must together hold
+    every array of ``model`` once, each with its shape and dtype and only finite values, and
+    the reported weight (``batch-size``, ``num-examples``) must equal ``assigned``.
 
     Raises
     ------
     ReplyError
         Saying what is wrong, with the key and the value.
     """
-    metrics = _record(content, "metrics", MetricRecord)
-    weight = _metric(metrics, weight_key)
-    if weight != assigned:
-        raise ReplyError(f"{weight_key} {weight!r}, but {assigned} was assigned")
-    loss = _metric(metrics, "train-loss")
-    arrays = _decoded(_record(content, update_key, ArrayRecord), update_key)
-    buffers = (
-        _decoded(_record(content, "buffers", ArrayRecord), "buffers")
-        if "buffers" in content
-        else {}
-    )
-    _check_arrays(arrays, model, update_key)
-    _check_arrays(buffers, model, "buffers")
-    both = sorted(set(arrays) & set(buffers))
+    update_key, weight_key = UPDATE_KEYS[message_type], WEIGHT_KEYS[message_type]
+    if reply.weight != assigned:
+        raise ReplyError(f"{weight_key} {reply.weight!r}, but {assigned} was assigned")
+    _check_arrays(reply.update, model, update_key)
+    _check_arrays(reply.buffers, model, BUFFERS)
+    both = sorted(set(reply.update) & set(reply.buffers))
     if both:
         raise ReplyError(f"{both[0]!r} is in both {update_key} and buffers")
-    missing = sorted(set(model) - set(arrays) - set(buffers))
+    missing = sorted(set(model) - set(reply.update) - set(reply.buffers))
     if missing:
         raise ReplyError(f"{update_key} lacks {missing[0]!r}")
-    return CheckedUpdate(int(weight), float(loss), arrays, buffers)

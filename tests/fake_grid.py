@@ -21,9 +21,12 @@ class LocalGrid(InProcessGrid):
         self.sent: list[Message] = []
         self.replies: list[Message] = []
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout=None) -> list[Message]:
+    def push_messages(self, messages: Iterable[Message]) -> list[str]:
         messages = list(messages)
-        replies = super().send_and_receive(messages, timeout=timeout)
         self.sent.extend(messages)
+        return list(super().push_messages(messages))
+
+    def pull_messages(self, message_ids: Iterable[str]) -> list[Message]:
+        replies = list(super().pull_messages(message_ids))
         self.replies.extend(replies)
         return replies

@@ -10,8 +10,8 @@ import torch
 from fake_grid import LocalGrid
 
 from client.app import app as client_app
-from server import app as server_app
 from server import checkpoint as ckpt
+from server import rounds as server_rounds
 from server.app import run
 from server.config import resolve_run_config
 from server.results import WALL_KEYS
@@ -77,17 +77,18 @@ def test_resume_refuses_a_changed_config_and_a_fresh_run_drops_the_old_checkpoin
 
 
 class CrashingGrid(LocalGrid):
-    """A grid whose server process dies when round ``crash_round`` starts."""
+    """A grid whose server process dies when round ``crash_round`` sends its train messages."""
 
     def __init__(self, *args, crash_round, **kwargs):
         super().__init__(*args, **kwargs)
         self.crash_round = crash_round
 
-    def send_and_receive(self, messages, *, timeout=None):
+    def push_messages(self, messages):
         messages = list(messages)
-        if messages and messages[0].metadata.group_id == str(self.crash_round):
+        first = messages[0].metadata if messages else None
+        if first and first.message_type == "train" and first.group_id == str(self.crash_round):
             raise KeyboardInterrupt("killed")
-        return super().send_and_receive(messages, timeout=timeout)
+        return super().push_messages(messages)
 
 
 def rows_without_wall_time(directory):
@@ -146,7 +147,7 @@ def test_a_failed_checkpoint_write_stops_the_run_without_its_row(tmp_path, monke
         written.append(checkpoint.round)
         return ckpt.save_checkpoint(directory, checkpoint)
 
-    monkeypatch.setattr(server_app, "save_checkpoint", disk_full_after_one)
+    monkeypatch.setattr(server_rounds, "save_checkpoint", disk_full_after_one)
     config = resolve_run_config(
         {"num-server-rounds": 4, "min-nodes": 3, "device": "cpu", "results-dir": str(tmp_path)}
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fake_grid import LocalGrid
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
-from test_reliability_validation import MODEL, PARAMETERS, profile
+from test_reliability_validation import MODEL, PARAMETERS, check, profile
 
 from client.app import app as client_app
 from client.faults import (
@@ -24,7 +24,8 @@ from server.app import run
 from server.checkpoint import load_checkpoint
 from server.config import resolve_run_config
 from strategy import InstanceSettings
-from strategy.validation import ReplyError, TooFewDevicesError, check_profile, check_train_reply
+from strategy.validation import TooFewDevicesError, check_profile
+from task.protocol import ReplyError
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4)
 
@@ -60,7 +61,7 @@ def test_each_train_fault_is_caught(kind, draw):
         }
     )
     with pytest.raises(ReplyError):
-        check_train_reply(content, MODEL, update_key="grads", weight_key="batch-size", assigned=8)
+        check(content, assigned=8)
 
 
 def test_exception_fault_raises_in_the_client():

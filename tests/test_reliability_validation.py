@@ -11,7 +11,8 @@ from hypothesis.extra import numpy as hnp
 
 from scheduler.channel import path_gain
 from strategy import InstanceSettings
-from strategy.validation import ReplyError, check_profile, check_train_reply, error_summary
+from strategy.validation import check_profile, check_update, error_summary
+from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4, min_batch=2)
 MODEL = {
@@ -54,18 +55,19 @@ def reply(grads=None, buffers=None, **metrics):
     )
 
 
-def check(content, assigned=8):
-    return check_train_reply(
-        content, MODEL, update_key="grads", weight_key="batch-size", assigned=assigned
-    )
+def check(content, assigned=8, message_type=TRAIN_GRADIENT):
+    """Decode a train reply and check it against MODEL, as the strategy does."""
+    reply = TrainReply.from_record(content, message_type)
+    check_update(reply, MODEL, assigned, message_type)
+    return reply
 
 
 def test_sound_profile_and_reply_pass():
     check_profile(profile(), SETTINGS)
     update = check(reply())
-    assert update.weight == 8 and update.loss == 0.5
-    assert set(update.arrays) == set(PARAMETERS) and set(update.buffers) == {"bn.mean", "bn.count"}
-    np.testing.assert_array_equal(update.arrays["w"], np.ones((2, 3), np.float32))
+    assert update.weight == 8 and update.train_loss == 0.5
+    assert set(update.update) == set(PARAMETERS) and set(update.buffers) == {"bn.mean", "bn.count"}
+    np.testing.assert_array_equal(update.update["w"], np.ones((2, 3), np.float32))
 
 
 @pytest.mark.parametrize(
@@ -92,49 +94,76 @@ def test_bad_profile_is_rejected_with_the_key_and_value(changes, reason):
     assert reason in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (reply(**{"batch-size": 9}), "batch-size 9, but 8 was assigned"),
-        (reply(**{"batch-size": None}), "metrics lack 'batch-size'"),
-        (reply(**{"train-loss": math.nan}), "metric 'train-loss' is not a finite number: nan"),
-        (reply(grads={"w": MODEL["w"]}), "grads lacks 'b'"),
-        (reply(grads={"w": np.zeros(6, np.float32), "b": MODEL["b"]}), "shape (6,), expected"),
-        (reply(grads={"w": np.zeros((2, 3)), "b": MODEL["b"]}), "dtype float64, expected float32"),
-        (
-            reply(grads={"w": np.full((2, 3), np.nan, np.float32), "b": MODEL["b"]}),
-            "grads 'w' holds NaN or inf values",
-        ),
-        (
-            reply(grads={"w": MODEL["w"], "b": np.array([0, np.inf, 0], np.float32)}),
-            "grads 'b' holds NaN or inf values",
-        ),
-        (reply(grads={**dict.fromkeys(PARAMETERS, MODEL["b"]), "x": MODEL["b"]}), "shape"),
-        (
-            reply(grads={"w": MODEL["w"], "b": MODEL["b"], "z": MODEL["b"]}),
-            "grads has unknown array 'z'",
-        ),
-        (
-            reply(buffers={**BUFFERS, "b": MODEL["b"]}),
-            "'b' is in both grads and buffers",
-        ),
-        (RecordDict({"metrics": METRICS}), "reply lacks 'grads'"),
-        (RecordDict({"grads": ArrayRecord()}), "reply lacks 'metrics'"),
-        (
-            RecordDict({"grads": ConfigRecord({"w": 1}), "metrics": METRICS}),
-            "reply 'grads' is a ConfigRecord, not a ArrayRecord",
-        ),
-    ],
-)  # fmt: skip
+# Replies that do not decode: TrainReply.from_record raises.
+DECODE_FAULTS = [
+    (reply(**{"batch-size": None}), "metrics lack 'batch-size'"),
+    (reply(**{"train-loss": math.nan}), "metric 'train-loss' is not a finite number: nan"),
+    (RecordDict({"metrics": METRICS}), "reply lacks 'grads'"),
+    (RecordDict({"grads": ArrayRecord()}), "reply lacks 'metrics'"),
+    (
+        RecordDict({"grads": ConfigRecord({"w": 1}), "metrics": METRICS}),
+        "reply 'grads' is a ConfigRecord, not a ArrayRecord",
+    ),
+]
+# Replies that decode but do not fit the model or the assignment: check_update raises.
+CHECK_FAULTS = [
+    (reply(**{"batch-size": 9}), "batch-size 9, but 8 was assigned"),
+    (reply(grads={"w": MODEL["w"]}), "grads lacks 'b'"),
+    (reply(grads={"w": np.zeros(6, np.float32), "b": MODEL["b"]}), "shape (6,), expected"),
+    (reply(grads={"w": np.zeros((2, 3)), "b": MODEL["b"]}), "dtype float64, expected float32"),
+    (
+        reply(grads={"w": np.full((2, 3), np.nan, np.float32), "b": MODEL["b"]}),
+        "grads 'w' holds NaN or inf values",
+    ),
+    (
+        reply(grads={"w": MODEL["w"], "b": np.array([0, np.inf, 0], np.float32)}),
+        "grads 'b' holds NaN or inf values",
+    ),
+    (reply(grads={**dict.fromkeys(PARAMETERS, MODEL["b"]), "x": MODEL["b"]}), "shape"),
+    (
+        reply(grads={"w": MODEL["w"], "b": MODEL["b"], "z": MODEL["b"]}),
+        "grads has unknown array 'z'",
+    ),
+    (
+        reply(buffers={**BUFFERS, "b": MODEL["b"]}),
+        "'b' is in both grads and buffers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "reason"), DECODE_FAULTS + CHECK_FAULTS)
 def test_faulty_train_reply_is_rejected_with_the_reason(content, reason):
     with pytest.raises(ReplyError) as info:
         check(content)
     assert reason in str(info.value)
 
 
+@pytest.mark.parametrize(("content", "reason"), DECODE_FAULTS)
+def test_reply_that_does_not_decode_is_rejected_by_from_record(content, reason):
+    with pytest.raises(ReplyError) as info:
+        TrainReply.from_record(content, TRAIN_GRADIENT)
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize(("content", "reason"), CHECK_FAULTS)
+def test_decoded_reply_that_does_not_fit_is_rejected_by_check_update(content, reason):
+    decoded = TrainReply.from_record(content, TRAIN_GRADIENT)
+    with pytest.raises(ReplyError) as info:
+        check_update(decoded, MODEL, 8, TRAIN_GRADIENT)
+    assert reason in str(info.value)
+
+
+def test_decoding_is_checked_before_the_assignment():
+    """A reply that does not decode gives the decoding reason, whatever was assigned."""
+    with pytest.raises(ReplyError, match="metric 'train-loss' is not a finite number"):
+        check(reply(**{"batch-size": 9, "train-loss": math.inf}))
+
+
 def test_array_that_does_not_decode_is_rejected():
     content = reply()
     content["grads"]["w"] = Array(dtype="float32", shape=(2, 3), stype="numpy.ndarray", data=b"x")
+    with pytest.raises(ReplyError, match="grads 'w' does not decode"):
+        TrainReply.from_record(content, TRAIN_GRADIENT)
     with pytest.raises(ReplyError, match="grads 'w' does not decode"):
         check(content)
 
@@ -147,10 +176,11 @@ def test_model_update_without_buffers_passes():
             "metrics": MetricRecord({"num-examples": 50, "train-loss": 0.2}),
         }
     )
-    update = check_train_reply(
-        content, MODEL, update_key="arrays", weight_key="num-examples", assigned=50
-    )
-    assert set(update.arrays) == set(MODEL) and update.buffers == {}
+    update = check(content, 50, TRAIN_EPOCH)
+    assert update.weight == 50 and update.train_loss == 0.2
+    assert set(update.update) == set(MODEL) and update.buffers == {}
+    with pytest.raises(ReplyError, match="num-examples 50, but 49 was assigned"):
+        check(content, 49, TRAIN_EPOCH)
 
 
 def test_error_summary_keeps_the_message_of_a_ray_traceback():
@@ -239,9 +269,9 @@ def test_fuzzed_train_reply_is_accepted_only_when_sound(grads, buffers, metrics,
         update = check(RecordDict({k: v for k, v in records.items() if k not in dropped}), assigned)
     except ReplyError:
         return
-    assert update.weight == assigned and math.isfinite(update.loss)
-    received = {**update.arrays, **update.buffers}
-    assert set(received) == set(MODEL) and not set(update.arrays) & set(update.buffers)
+    assert update.weight == assigned and math.isfinite(update.train_loss)
+    received = {**update.update, **update.buffers}
+    assert set(received) == set(MODEL) and not set(update.update) & set(update.buffers)
     for name, array in received.items():
         assert array.shape == MODEL[name].shape and array.dtype == MODEL[name].dtype
         assert np.all(np.isfinite(array))

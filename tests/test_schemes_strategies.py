@@ -15,7 +15,6 @@ from client.fleet import CpuProfile, Device, profile_record
 from scheduler import get_policy
 from scheduler.channel import ChannelParams, average_rate_bps, path_gain
 from strategy import FeelStrategy, IndividualStrategy, InstanceSettings, ModelFeelStrategy
-from strategy.feel import TrainingComplete
 from strategy.model_feel import uploaded_model
 
 EXAMPLES = [20, 35]  # N_k of partitions 0 and 1
@@ -119,13 +118,13 @@ def test_individual_devices_stop_after_patience_then_one_exchange():
     )
     grid = LocalGrid(scripted_client(), num_nodes=2)
     seen = []
-    with pytest.raises(TrainingComplete):
-        strategy.start(
-            grid=grid,
-            initial_arrays=initial_arrays(),
-            num_rounds=10,
-            evaluate_fn=lambda rnd, arrays: seen.append(float(arrays["w"].numpy()[0])),
-        )
+    result = strategy.start(
+        grid=grid,
+        initial_arrays=initial_arrays(),
+        num_rounds=10,
+        evaluate_fn=lambda rnd, arrays: seen.append(float(arrays["w"].numpy()[0])),
+    )
+    assert result.stopped == "individual learning made its exchange"
     rounds = [r.participants for r in strategy.records]
     # Partition 0 never beats its first loss by 0.1: it stops after rounds 2 and 3.
     # Partition 1 improves until round 4, then stops after rounds 5 and 6: the exchange.
@@ -159,10 +158,10 @@ def test_individual_exchanges_at_the_last_round_even_if_still_improving():
 
 def test_time_budget_stops_before_the_round_that_would_start_after_it():
     strategy = FeelStrategy(get_policy("full"), settings(), 0.1, 40, time_budget_s=0.3)
-    with pytest.raises(TrainingComplete, match="reached the budget"):
-        strategy.start(
-            grid=LocalGrid(gradient_client(), 2), initial_arrays=initial_arrays(), num_rounds=99
-        )
+    result = strategy.start(
+        grid=LocalGrid(gradient_client(), 2), initial_arrays=initial_arrays(), num_rounds=99
+    )
+    assert "reached the budget" in result.stopped
     times = [r.sim_time_s for r in strategy.records]
     assert len(times) > 2 and times[-1] >= 0.3 > times[-2]
 

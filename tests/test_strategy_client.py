@@ -81,7 +81,7 @@ def test_clock_advances_by_the_schedulers_latencies(trained):
         assert record.batch_sizes == allocation.batch_sizes.tolist()
         assert record.round_latency_s == allocation.round_latency_s
     assert [r.sim_time_s for r in strategy.records] == pytest.approx(np.cumsum(expected), rel=1e-12)
-    assert strategy.sim_time_s == pytest.approx(sum(expected), rel=1e-12)
+    assert strategy.state.sim_time_s == pytest.approx(sum(expected), rel=1e-12)
 
 
 def test_every_device_trains_on_its_own_batch_size(trained):

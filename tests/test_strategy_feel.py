@@ -1,8 +1,5 @@
 """FeelStrategy against a scripted ClientApp: weights, learning rate, BN stats, clock."""
 
-import collections
-import threading
-
 import numpy as np
 import pytest
 from fake_grid import LocalGrid
@@ -12,7 +9,6 @@ from flwr.clientapp import ClientApp
 from scheduler import evaluate, optimal_downlink_slots, optimal_uplink_slots
 from scheduler.channel import path_gain
 from strategy import FeelStrategy, InstanceSettings, policy_for_scheme
-from strategy.feel import TrainingComplete
 
 BATCHES = [2, 6]
 
@@ -155,16 +151,17 @@ def test_failed_device_is_left_out_of_the_average():
     assert record.participants == [1] and list(record.excluded) == ["0"]
     assert "error" in record.excluded["0"]
     # The round takes the latency of the device that took part, with its planned batch and slots.
-    plan = strategy._plan
+    (instance,) = strategy.policy.instances
+    planned = StubPolicy().allocate(instance)
     alone = evaluate(
-        plan.instance.subset([1]),
-        plan.allocation.batch_sizes[[1]],
-        plan.allocation.uplink_slots_s[[1]],
-        plan.allocation.downlink_slots_s[[1]],
+        instance.subset([1]),
+        planned.batch_sizes[[1]],
+        planned.uplink_slots_s[[1]],
+        planned.downlink_slots_s[[1]],
         policy="check",
     )
     assert record.round_latency_s == pytest.approx(alone.round_latency_s)
-    assert record.round_latency_s <= plan.allocation.round_latency_s
+    assert record.round_latency_s <= planned.round_latency_s
 
 
 def test_round_fails_when_no_device_returns_a_gradient():
@@ -188,35 +185,33 @@ def test_user_policy_by_import_path_runs_a_round():
 
 
 class PushWatch(LocalGrid):
-    """Logs each message as the strategy hands it over (pushed); ``asked[r]``: round r queried."""
+    """Logs each message as the strategy pushes it; ``asked[r]``: round r's profiles asked."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.asked = collections.defaultdict(threading.Event)
+        self.asked = set()
         self.pushed = []
-        self.lock = threading.Lock()
 
-    def send_and_receive(self, messages, *, timeout=None):
+    def push_messages(self, messages):
         taken = []
         for message in messages:  # a grid pushes each message as it takes it
-            with self.lock:
-                self.pushed.append((message.metadata.message_type, int(message.metadata.group_id)))
+            self.pushed.append((message.metadata.message_type, int(message.metadata.group_id)))
+            if message.metadata.message_type == "query.profile":
+                self.asked.add(int(message.metadata.group_id))
             taken.append(message)
-        if taken and taken[0].metadata.message_type == "query.profile":
-            self.asked[int(taken[0].metadata.group_id)].set()
-        return super().send_and_receive(taken, timeout=timeout)
+        return super().push_messages(taken)
 
 
 def watch_aggregation(strategy, grid):
-    """Return, per round, whether the next round was asked for before its replies are averaged."""
+    """Return, per round, whether the next round was asked for before its replies are applied."""
     ahead = {}
-    aggregate_train = strategy.aggregate_train
+    apply = strategy._apply
 
-    def watched(server_round, replies):
-        ahead[server_round] = grid.asked[server_round + 1].wait(timeout=5)
-        return aggregate_train(server_round, replies)
+    def watched(plan, updates):
+        ahead[plan.server_round] = plan.server_round + 1 in grid.asked
+        return apply(plan, updates)
 
-    strategy.aggregate_train = watched
+    strategy._apply = watched
     return ahead
 
 
@@ -226,7 +221,7 @@ def test_next_rounds_profiles_are_asked_once_this_rounds_train_messages_are_out(
     ahead = watch_aggregation(strategy, grid)
     strategy.start(grid, initial_arrays(), num_rounds=3)
     assert ahead == {1: True, 2: True, 3: False}  # nothing is asked after the last round
-    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]
+    assert sorted(grid.asked) == [1, 2, 3]
     for server_round in (1, 2):  # every device has its train message before the query
         trains = [i for i, pushed in enumerate(grid.pushed) if pushed == ("train", server_round)]
         assert len(trains) == 2
@@ -237,9 +232,9 @@ def test_next_rounds_profiles_are_asked_once_this_rounds_train_messages_are_out(
 class TwoPassWatch(PushWatch):
     """Goes through the messages once before pushing them, as Flower's HTTP grid does."""
 
-    def send_and_receive(self, messages, *, timeout=None):
+    def push_messages(self, messages):
         assert len(list(messages)) == len(messages)
-        return super().send_and_receive(messages, timeout=timeout)
+        return super().push_messages(messages)
 
 
 def test_a_grid_may_go_through_the_train_messages_twice():
@@ -248,7 +243,7 @@ def test_a_grid_may_go_through_the_train_messages_twice():
     ahead = watch_aggregation(strategy, grid)
     strategy.start(grid, initial_arrays(), num_rounds=3)
     assert ahead == {1: True, 2: True, 3: False}
-    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]
+    assert sorted(grid.asked) == [1, 2, 3]
     assert [grid.pushed.count(("train", r)) for r in (1, 2, 3)] == [2, 2, 2]
     assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
 
@@ -262,7 +257,16 @@ def test_no_profiles_are_asked_for_a_round_past_the_time_budget():
     strategy = make_strategy()
     strategy.time_budget_s = 2.5 * latency  # round 3 reaches it (the fading is fixed)
     ahead = watch_aggregation(strategy, grid)
-    with pytest.raises(TrainingComplete):
-        strategy.start(grid, initial_arrays(), num_rounds=10)
+    result = strategy.start(grid, initial_arrays(), num_rounds=10)
+    assert result.stopped.startswith("simulated time") and "reached the budget" in result.stopped
     assert ahead == {1: True, 2: True, 3: False}
-    assert [r for r, asked in sorted(grid.asked.items()) if asked.is_set()] == [1, 2, 3]
+    assert sorted(grid.asked) == [1, 2, 3]
+    assert len(result.records) == 3 and result.sim_time_s == result.records[-1].sim_time_s
+
+
+def test_flower_round_hooks_are_not_used_and_evaluation_is_centralized():
+    strategy = make_strategy()
+    grid = LocalGrid(scripted_client(), num_nodes=2)
+    with pytest.raises(TypeError, match="start"):
+        strategy.configure_train(1, initial_arrays(), ConfigRecord(), grid)
+    assert list(strategy.configure_evaluate(1, initial_arrays(), ConfigRecord(), grid)) == []

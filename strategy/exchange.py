@@ -1,0 +1,64 @@
+"""Messages pushed to the nodes now, their replies pulled later: one exchange with the grid.
+
+Flower's ``Grid.send_and_receive`` pushes and waits in one call. The FEEL round splits the
+two, so that the next round's profile query can go out while this round's gradients are
+being computed (:meth:`strategy.loop.FeelStrategy.start`), with no thread: the server only
+ever talks to the grid from the loop's own thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flwr.app import Message
+from flwr.serverapp import Grid
+
+# Seconds between pulls on a grid that does not say (Flower's HTTP grid waits 3 s).
+DEFAULT_PULL_INTERVAL_S = 3.0
+
+
+def reply_sources(messages: Iterable[Message], replies: Iterable[Message]) -> dict[int, Message]:
+    """Return the replies to ``messages`` (as sent) keyed by the node each one answers for.
+
+    That is the destination of the message replied to: the error reply the SuperLink makes
+    for a node that stopped sending heartbeats (Node Unavailable) comes from the SuperLink's
+    own node id, not the node's.
+    """
+    destination = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}
+    return {
+        destination.get(r.metadata.reply_to_message_id, r.metadata.src_node_id): r for r in replies
+    }
+
+
+@dataclass
+class Exchange:
+    """Messages pushed to their nodes, and the replies pulled for them so far."""
+
+    grid: Grid
+    messages: list[Message]
+    message_ids: set[str]
+
+    @classmethod
+    def push(cls, grid: Grid, messages: Iterable[Message]) -> Exchange:
+        """Push ``messages`` to their nodes now; pull their replies with :meth:`receive`."""
+        messages = list(messages)
+        return cls(grid, messages, set(grid.push_messages(messages)))
+
+    def receive(self, timeout: float) -> dict[int, Message]:
+        """Wait up to ``timeout`` seconds for the replies; return those in, by node.
+
+        The pulls are spaced by the grid's own ``pull_interval`` where it has one.
+        """
+        waiting, replies = set(self.message_ids), []
+        interval = getattr(self.grid, "pull_interval", DEFAULT_PULL_INTERVAL_S)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            pulled = list(self.grid.pull_messages(waiting))
+            replies += pulled
+            waiting -= {reply.metadata.reply_to_message_id for reply in pulled}
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        return reply_sources(self.messages, replies)

@@ -1,0 +1,474 @@
+"""The FEEL strategy: the round of Sec. II-A as one explicit loop over Flower's grid."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from logging import INFO, WARNING
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
+from flwr.supercore import log
+
+from scheduler import Allocation, Instance, Policy, restrict
+from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from strategy.exchange import Exchange
+from strategy.instance import InstanceSettings, build_instance
+from strategy.phases import PhaseClock
+from strategy.profiles import ProfileCollector, ProfileQueryOut, Profiles
+from strategy.record import LatencySplit, RoundRecord
+from strategy.rounds import (
+    Charge,
+    DeviceUpdate,
+    FeelResult,
+    FinishedRound,
+    RoundHook,
+    RoundPlan,
+    RoundUpdate,
+    TrainingState,
+)
+from strategy.validation import TooFewDevicesError, check_update, error_summary
+from task.arrays import array_record
+from task.protocol import TRAIN_GRADIENT, ReplyError, TrainInstruction, TrainReply
+
+EvaluateFn = Any  # Callable[[int, ArrayRecord], MetricRecord | None], as in Flower
+
+
+class FeelStrategy(Strategy):
+    """Federated edge learning with gradient averaging (Sec. II-A, steps 1-5).
+
+    :meth:`start` runs the rounds. Each one collects the devices' profiles, lets ``policy``
+    pick the batch sizes and TDMA slots, sends each device the global model and its own
+    batch size, checks the gradients, averages them weighted by batch size (Eq. 1), takes a
+    server-side SGD step with eta = eta0 sqrt(B / B0) (Sec. III-A), averages the BatchNorm
+    statistics with the same weights and advances a simulated clock by the round latency of
+    the devices that took part (Eq. 15).
+
+    Parameters
+    ----------
+    policy
+        Scheduler policy.
+    settings
+        Instance settings besides the devices' reports (gradient size, frames, bounds, channel).
+    learning_rate, base_batch
+        Base learning rate eta0 and the global batch B0 at which it applies.
+    gradient_bits
+        Bits per gradient element b sent to the devices (they quantize below 32).
+    min_nodes
+        Nodes to wait for before the first round (at most ``timeout`` seconds).
+    timeout
+        Seconds to wait for the nodes before the first round and for each phase's replies.
+    time_budget_s
+        Simulated seconds after which no further round starts (0: no budget).
+    min_devices
+        Usable devices a round needs; with fewer, :class:`TooFewDevicesError` stops the run
+        before the round is applied.
+
+    Variants (the model-based schemes) set :attr:`message_type` and override the plan and
+    apply steps: ``_select``, ``_allocate``, ``_arrays_for``, ``_instruction``, ``_apply``
+    and ``_restrict``.
+    """
+
+    message_type: str = TRAIN_GRADIENT
+    # Whether the next round's profiles may be asked for as soon as the train messages are out.
+    asks_ahead = True
+
+    def __init__(
+        self,
+        policy: Policy,
+        settings: InstanceSettings,
+        learning_rate: float,
+        base_batch: int,
+        gradient_bits: int = 32,
+        min_nodes: int = 1,
+        timeout: float = 3600.0,
+        time_budget_s: float = 0.0,
+        min_devices: int = 1,
+    ) -> None:
+        self.policy = policy
+        self.settings = settings
+        self.learning_rate = learning_rate
+        self.base_batch = base_batch
+        self.gradient_bits = gradient_bits
+        self.timeout = timeout
+        self.time_budget_s = time_budget_s
+        self.min_devices = min_devices
+        self.profiles = ProfileCollector(settings, min_nodes, timeout)
+        self.state = TrainingState()
+        self.clock = PhaseClock()
+
+    @property
+    def records(self) -> list[RoundRecord]:
+        """One record per finished round."""
+        return self.state.records
+
+    def summary(self) -> None:
+        """Log the FEEL configuration."""
+        log(INFO, "\t├──> FEEL:")
+        log(INFO, "\t│\t├── Policy: %s", self.policy.name)
+        log(INFO, "\t│\t├── Scenario: %s", self.settings.scenario)
+        log(INFO, "\t│\t├── Gradient size: %.0f bits", self.settings.gradient_size_bits)
+        log(INFO, "\t│\t└── Learning rate: %g * sqrt(B / %d)", self.learning_rate, self.base_batch)
+
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float | None = None,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: EvaluateFn | None = None,
+        *,
+        eval_every: int = 1,
+        round_hooks: Sequence[RoundHook] = (),
+        from_state: TrainingState | None = None,
+    ) -> FeelResult:
+        """Run rounds ``from_state.round + 1`` to ``num_rounds``, or until :meth:`complete`.
+
+        ``evaluate_fn(round, arrays)`` evaluates the initial model (not when resuming),
+        every ``eval_every``-th round and the last; each finished round then goes to the
+        ``round_hooks`` in turn. The next round's profile query goes out as soon as this
+        round's train messages are, when another round surely follows (:meth:`_goes_on`):
+        each device answers it once its gradient is sent, so the profiles are in when the
+        round ends. ``evaluate_config`` is unused: evaluation is centralized.
+        """
+        self.state = from_state or TrainingState()
+        timeout = self.timeout if timeout is None else timeout
+        shared = train_config or ConfigRecord()
+        self.summary()
+        result = FeelResult(arrays=initial_arrays)
+        if evaluate_fn is not None and from_state is None:
+            self._evaluate(result, evaluate_fn, 0, initial_arrays)
+        asked: ProfileQueryOut | None = None
+        for server_round in range(self.state.round + 1, num_rounds + 1):
+            if self.complete:
+                break
+            self.clock.mark("start")
+            profiles, excluded = self._profiles(grid, server_round, asked)
+            self.clock.mark("query")
+            plan = self._plan(server_round, profiles, excluded, result.arrays)
+            messages = self._train_messages(plan, shared)
+            self.clock.mark("schedule")
+            sent = Exchange.push(grid, messages)
+            latency = plan.allocation.round_latency_s
+            ahead = self.asks_ahead and self._goes_on(latency, server_round, num_rounds)
+            asked = self.profiles.ask(grid, server_round + 1) if ahead else None
+            updates, excluded = self._check(plan, sent.receive(timeout))
+            self.clock.mark("train")
+            update = self._apply(plan, updates)
+            record = self._advance(plan, update, excluded)
+            self.clock.mark("aggregate")
+            if asked is None and self._goes_on(0.0, server_round, num_rounds):
+                asked = self.profiles.ask(grid, server_round + 1)
+            last = server_round == num_rounds or self.complete
+            result.arrays = update.arrays or result.arrays
+            result.train_metrics_clientapp[server_round] = record.to_metric_record()
+            due = last or server_round % eval_every == 0
+            metrics = self._evaluate(result, evaluate_fn, server_round, result.arrays, due)
+            self.clock.mark("evaluate")
+            finished = FinishedRound(
+                record, result.arrays, metrics, self.state_dict(), self.clock.phases(), last
+            )
+            for hook in round_hooks:
+                hook(finished)
+        result.sim_time_s, result.records = self.state.sim_time_s, list(self.records)
+        result.stopped = self._why_stopped(num_rounds)
+        log(INFO, "training stopped: %s", result.stopped)
+        return result
+
+    # -- state ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return what a resumed run starts from (JSON-ready; the SGD of Eq. 2 has no state)."""
+        return self.state.to_dict()
+
+    @property
+    def complete(self) -> bool:
+        """Whether training is over: the simulated clock has reached ``time_budget_s``."""
+        return bool(self.time_budget_s) and self.state.sim_time_s >= self.time_budget_s
+
+    def _why_stopped(self, num_rounds: int) -> str:
+        """Say why the loop ended."""
+        if self.complete:
+            return (
+                f"simulated time {self.state.sim_time_s:.2f} s reached the budget "
+                f"{self.time_budget_s:g} s"
+            )
+        return f"{num_rounds} rounds done"
+
+    def _goes_on(self, latency_s: float, server_round: int, num_rounds: int) -> bool:
+        """Whether a round follows once the clock has moved ``latency_s`` more.
+
+        Leaving devices out of a round can only shorten it, so the planned latency bounds it.
+        """
+        if server_round >= num_rounds or self.complete:
+            return False
+        budget = self.time_budget_s
+        return not (budget and self.state.sim_time_s + latency_s >= budget)
+
+    # -- step 1: profiles ----------------------------------------------------------------
+
+    def _profiles(
+        self, grid: Grid, server_round: int, asked: ProfileQueryOut | None
+    ) -> tuple[Profiles, dict[str, str]]:
+        """Collect the profiles of the query sent ahead (or one sent now); need min_devices."""
+        if asked is None or asked.server_round != server_round:
+            asked = self.profiles.ask(grid, server_round)
+        profiles, excluded = self.profiles.collect(asked)
+        self._require_devices(server_round, len(profiles), excluded)
+        return profiles, excluded
+
+    def _require_devices(self, server_round: int, usable: int, excluded: dict) -> None:
+        """Stop the run if fewer than ``min_devices`` devices are usable this round."""
+        if usable < self.min_devices:
+            raise TooFewDevicesError(
+                f"round {server_round}: {usable} usable device(s), fewer than min-devices "
+                f"{self.min_devices} (excluded: {dict(excluded)}); the round is not applied "
+                "and the run stops"
+            )
+
+    # -- step 2: plan --------------------------------------------------------------------
+
+    def _plan(
+        self, server_round: int, profiles: Profiles, excluded: dict[str, str], arrays: ArrayRecord
+    ) -> RoundPlan:
+        """Schedule the devices that train this round (:meth:`_select`) with the policy."""
+        chosen = self._select(profiles)
+        reports = list(chosen.values())
+        instance = Instance.from_dict(build_instance(reports, self._round_settings(reports)))
+        allocation = self._allocate(instance, reports, server_round)
+        log(INFO, "round %d: batch sizes %s", server_round, allocation.batch_sizes.tolist())
+        return RoundPlan(
+            server_round,
+            list(chosen),
+            [int(p["partition-id"]) for p in reports],
+            profiles,
+            instance,
+            allocation,
+            arrays,
+            excluded,
+        )
+
+    def _round_settings(self, reports: Iterable[dict[str, Any]]) -> InstanceSettings:
+        """Return the settings with B^max capped at the smallest local dataset (B_k <= N_k)."""
+        smallest = min(int(p["num-examples"]) for p in reports)
+        return replace(self.settings, max_batch=min(self.settings.max_batch, smallest))
+
+    def _select(self, profiles: Profiles) -> Profiles:
+        """Return the devices (node id -> profile) that train this round: all of them."""
+        return profiles
+
+    def _allocate(
+        self, instance: Instance, reports: list[dict[str, Any]], server_round: int
+    ) -> Allocation:
+        """Return the round's batches and slots: the policy's allocation of ``instance``."""
+        return self.policy.allocate(instance, round_index=server_round - 1)
+
+    # -- step 3: train messages ----------------------------------------------------------
+
+    def _train_messages(self, plan: RoundPlan, shared: ConfigRecord) -> list[Message]:
+        """Build one train message per device; advance each device's sampling cursor."""
+        messages = []
+        for node_id, pid, batch in zip(
+            plan.node_ids, plan.partition_ids, plan.allocation.batch_sizes, strict=True
+        ):
+            cursor = self.state.cursors.get(pid, 0)
+            instruction = self._instruction(plan.server_round, int(batch), cursor)
+            content = instruction.to_record(self._arrays_for(pid, plan.arrays), shared)
+            messages.append(
+                Message(
+                    content,
+                    dst_node_id=node_id,
+                    message_type=self.message_type,
+                    group_id=str(plan.server_round),
+                )
+            )
+            self.state.cursors[pid] = cursor + int(batch)
+        return messages
+
+    def _instruction(self, server_round: int, batch: int, cursor: int) -> TrainInstruction:
+        """Return one device's instruction: its batch size and the gradient bits."""
+        return TrainInstruction(
+            server_round, cursor, batch_size=batch, gradient_bits=self.gradient_bits
+        )
+
+    def _arrays_for(self, partition_id: int, arrays: ArrayRecord) -> ArrayRecord:
+        """Return the model sent to ``partition_id``: the global one."""
+        return arrays
+
+    # -- step 4: replies -----------------------------------------------------------------
+
+    def _check(
+        self, plan: RoundPlan, replies: dict[int, Message]
+    ) -> tuple[list[DeviceUpdate], dict[str, str]]:
+        """Decode and check the train replies (:func:`~strategy.validation.check_update`).
+
+        Returns the usable updates in partition-id order and, for every other device (at
+        the profile query too), its partition id and why it was left out: an error reply,
+        no reply at all, a reply that fails the checks, or a split of the model between
+        update and buffers unlike the other devices'.
+        """
+        updates: list[DeviceUpdate] = []
+        excluded = dict(plan.excluded)
+        for node_id, assigned in zip(plan.node_ids, plan.allocation.batch_sizes, strict=True):
+            pid, reply = plan.partition_of(node_id), replies.get(node_id)
+            try:
+                if reply is None:
+                    raise ReplyError("no reply before the timeout")
+                if reply.has_error():
+                    raise ReplyError(f"error: {error_summary(reply.error.reason)}")
+                decoded = TrainReply.from_record(reply.content, self.message_type)
+                check_update(decoded, plan.model, int(assigned), self.message_type)
+            except ReplyError as exc:
+                _exclude(excluded, pid, node_id, str(exc))
+                continue
+            updates.append(
+                DeviceUpdate(
+                    node_id,
+                    pid,
+                    int(decoded.weight),
+                    decoded.train_loss,
+                    decoded.update,
+                    decoded.buffers,
+                )
+            )
+        layouts = Counter(frozenset(u.arrays) for u in updates)
+        common = layouts.most_common(1)[0][0] if updates else frozenset()
+        for u in updates:
+            if frozenset(u.arrays) != common:
+                reason = "splits the model unlike the other devices"
+                _exclude(excluded, u.partition_id, u.node_id, reason)
+        updates = [u for u in updates if frozenset(u.arrays) == common]
+        self._require_devices(plan.server_round, len(updates), excluded)
+        return updates, dict(sorted(excluded.items(), key=lambda item: (len(item[0]), item[0])))
+
+    # -- step 5: apply -------------------------------------------------------------------
+
+    def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
+        """Average the gradients (Eq. 1), take the SGD step (Eq. 2), average the BN statistics."""
+        weights = batch_weights([u.weight for u in updates])
+        global_batch = sum(u.weight for u in updates)
+        learning_rate = scaled_learning_rate(self.learning_rate, global_batch, self.base_batch)
+        gradient = weighted_average([u.arrays for u in updates], weights)
+        state = sgd_step(plan.model, gradient, learning_rate)
+        if any(u.buffers for u in updates):
+            state.update(_averaged_buffers(updates, weights, state))
+        return RoundUpdate(
+            array_record(state),
+            self._charge(plan, updates),
+            global_batch,
+            learning_rate,
+            float(np.average([u.loss for u in updates], weights=weights)),
+        )
+
+    def _charge(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> Charge:
+        """Charge the planned round re-evaluated for the devices whose update was applied.
+
+        A device that failed or never answered does not hold the round up.
+        """
+        indices = sorted(plan.node_ids.index(u.node_id) for u in updates)
+        charged = plan.allocation
+        if len(indices) < len(plan.node_ids):
+            charged = self._restrict(plan, indices)
+        participants = [plan.partition_ids[i] for i in indices]
+        return Charge(plan.partition_ids, participants, plan.allocation, charged)
+
+    def _restrict(self, plan: RoundPlan, indices: list[int]) -> Allocation:
+        """Return the planned allocation re-evaluated for the devices at ``indices``."""
+        return restrict(plan.instance, plan.allocation, indices)
+
+    # -- step 6: clock -------------------------------------------------------------------
+
+    def _advance(self, plan: RoundPlan, update: RoundUpdate, excluded: dict) -> RoundRecord:
+        """Advance the simulated clock by the charged latency (Eq. 15); keep the round's record."""
+        charge = update.charge
+        latency = float(charge.charged.round_latency_s)
+        split = LatencySplit.from_critical_path(charge.charged.critical_path)
+        self.state.sim_time_s += latency
+        record = RoundRecord(
+            round=plan.server_round,
+            policy=str(charge.charged.policy),
+            sim_time_s=self.state.sim_time_s,
+            round_latency_s=latency,
+            compute_latency_s=split.compute_s,
+            uplink_latency_s=split.uplink_s,
+            downlink_latency_s=split.downlink_s,
+            partition_ids=list(charge.partition_ids),
+            participants=list(charge.participants),
+            excluded=excluded,
+            batch_sizes=[int(b) for b in charge.scheduled.batch_sizes],
+            uplink_slots_s=[float(t) for t in charge.scheduled.uplink_slots_s],
+            downlink_slots_s=[float(t) for t in charge.scheduled.downlink_slots_s],
+            global_batch=update.global_batch,
+            learning_rate=update.learning_rate,
+            efficiency=float(charge.charged.efficiency),
+            train_loss=update.train_loss,
+        )
+        self.state.records.append(record)
+        return record
+
+    # -- step 7: evaluate ----------------------------------------------------------------
+
+    @staticmethod
+    def _evaluate(
+        result: FeelResult,
+        evaluate_fn: EvaluateFn | None,
+        server_round: int,
+        arrays: ArrayRecord,
+        due: bool = True,
+    ) -> MetricRecord | None:
+        """Evaluate ``arrays`` centrally if ``evaluate_fn`` is given and the round is due."""
+        if evaluate_fn is None or not due:
+            return None
+        metrics = evaluate_fn(server_round, arrays)
+        if metrics is not None:
+            result.evaluate_metrics_serverapp[server_round] = metrics
+        return metrics
+
+    # -- Flower's hooks ------------------------------------------------------------------
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Not used: a FEEL round is planned from the devices' profiles inside :meth:`start`."""
+        raise TypeError("FeelStrategy plans each round from the profiles: run it with start()")
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Not used: :meth:`start` checks and applies the replies."""
+        raise TypeError("FeelStrategy applies each round inside start()")
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """No federated evaluation: the server evaluates on the held-out split."""
+        return []
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        """No federated evaluation."""
+        return None
+
+
+def _exclude(excluded: dict[str, str], partition_id: int, node_id: int, reason: str) -> None:
+    """Record that the device is left out of this round, and warn."""
+    excluded[str(partition_id)] = reason
+    log(WARNING, "round: device %d (node %d) excluded: %s", partition_id, node_id, reason)
+
+
+def _averaged_buffers(
+    updates: list[DeviceUpdate], weights: np.ndarray, state: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Return the BatchNorm statistics averaged with the gradient weights."""
+    averaged = weighted_average([u.buffers for u in updates], weights)
+    unknown = set(averaged) - set(state)
+    if unknown:
+        raise ValueError(f"buffers for unknown arrays {sorted(unknown)}")
+    return averaged

@@ -1,0 +1,157 @@
+"""Step 1 of a round: ask every connected device for its profile, keep the usable reports."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from logging import INFO, WARNING
+from typing import Any
+
+from flwr.app import Message
+from flwr.serverapp import Grid
+from flwr.supercore import log
+
+from strategy.exchange import Exchange
+from strategy.instance import InstanceSettings
+from strategy.validation import ReplyError, check_profile, error_summary
+from task.protocol import PROFILE_QUERY, ProfileQuery, profile_report
+
+# Seconds between checks for connecting nodes.
+NODE_POLL_S = 1.0
+# Node id -> profile report, in partition-id order.
+Profiles = dict[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ProfileQueryOut:
+    """The profile query of ``server_round``, pushed to ``node_ids``."""
+
+    server_round: int
+    node_ids: list[int]
+    exchange: Exchange
+
+
+@dataclass
+class ProfileCollector:
+    """Asks the devices for their profiles and checks the reports.
+
+    Parameters
+    ----------
+    settings
+        What the server knows besides the reports (to check them).
+    min_nodes
+        Nodes to wait for before the first round (at most ``timeout`` seconds).
+    timeout
+        Seconds to wait for the nodes before the first round and for the replies.
+
+    Attributes
+    ----------
+    partitions
+        The partition id each node reported last, to name a node that stops answering.
+    """
+
+    settings: InstanceSettings
+    min_nodes: int = 1
+    timeout: float = 3600.0
+    partitions: dict[int, int] = field(default_factory=dict)
+    _nodes_awaited: bool = False
+
+    def ask(self, grid: Grid, server_round: int) -> ProfileQueryOut:
+        """Push the ``query.profile`` of ``server_round`` to every connected node."""
+        node_ids = self._await_nodes(grid, server_round)
+        query = ProfileQuery(server_round).to_record()
+        messages = [
+            Message(query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round))
+            for n in node_ids
+        ]
+        return ProfileQueryOut(server_round, node_ids, Exchange.push(grid, messages))
+
+    def collect(self, asked: ProfileQueryOut) -> tuple[Profiles, dict[str, str]]:
+        """Wait for the replies to ``asked``; return the usable reports and the devices left out.
+
+        A device is left out for no reply before the timeout, an error reply, a report that
+        fails :func:`~strategy.validation.check_profile`, or a partition id claimed twice;
+        ``excluded`` names it by partition id (``node <id>`` if unknown).
+        """
+        replies = asked.exchange.receive(self.timeout)
+        profiles: Profiles = {}
+        excluded: dict[str, str] = {}
+        lost = {n: "no reply before the timeout" for n in asked.node_ids if n not in replies}
+        for node_id, reply in replies.items():
+            if reply.has_error():
+                lost[node_id] = f"error: {error_summary(reply.error.reason)}"
+                continue
+            report = profile_report(reply.content)
+            try:
+                check_profile(report, self.settings)
+            except ReplyError as exc:
+                device = report.get("partition-id")
+                label = str(device) if type(device) is int else f"node {node_id}"
+                _exclude(excluded, node_id, str(exc), label)
+                continue
+            profiles[node_id] = report
+        claims = Counter(p["partition-id"] for p in profiles.values())
+        for node_id, report in list(profiles.items()):
+            pid = report["partition-id"]
+            if claims[pid] > 1:
+                _exclude(excluded, node_id, f"partition id {pid} claimed twice", str(pid))
+                del profiles[node_id]
+        self._exclude_lost(excluded, lost, profiles)
+        self.partitions.update({n: p["partition-id"] for n, p in profiles.items()})
+        return dict(sorted(profiles.items(), key=lambda item: item[1]["partition-id"])), excluded
+
+    def _await_nodes(self, grid: Grid, server_round: int) -> list[int]:
+        """Return the connected nodes; the first time, once ``min_nodes`` are (or on timeout).
+
+        Later rounds go on at once with the nodes connected then, unlike Flower's
+        ``sample_nodes``, which blocks until ``min_nodes`` are: a device that dropped out
+        never holds the run up, and one that came back takes part again.
+
+        Raises
+        ------
+        RuntimeError
+            If no node is connected.
+        """
+        node_ids = list(grid.get_node_ids())
+        if not self._nodes_awaited:
+            deadline = time.monotonic() + self.timeout
+            while len(node_ids) < self.min_nodes and time.monotonic() < deadline:
+                time.sleep(NODE_POLL_S)
+                node_ids = list(grid.get_node_ids())
+            self._nodes_awaited = True
+        if not node_ids:
+            raise RuntimeError(f"round {server_round}: no node connected")
+        if len(node_ids) < self.min_nodes:
+            log(WARNING, "round %d: %d nodes connected", server_round, len(node_ids))
+        return node_ids
+
+    def _exclude_lost(
+        self, excluded: dict[str, str], lost: Mapping[int, str], profiles: Profiles
+    ) -> None:
+        """Exclude the nodes that sent no profile, named by the partition they reported before.
+
+        A node never heard from is named ``node <id>``. A node whose partition another node
+        reports this round is the old node id of a device that came back (asked ahead,
+        before it dropped out): the device takes part, so it is only logged.
+        """
+        reported = {p["partition-id"] for p in profiles.values()}
+        for node_id, reason in lost.items():
+            pid = self.partitions.get(node_id)
+            if pid in reported:
+                log(
+                    INFO,
+                    "node %d gone (%s): device %s is back as another node",
+                    node_id,
+                    reason,
+                    pid,
+                )
+                continue
+            _exclude(excluded, node_id, reason, f"node {node_id}" if pid is None else str(pid))
+
+
+def _exclude(excluded: dict[str, str], node_id: int, reason: str, device: str) -> None:
+    """Record that ``device`` (on ``node_id``) is left out of this round, and warn."""
+    excluded[device] = reason
+    log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)

@@ -1,0 +1,177 @@
+"""What the FEEL round loop passes between its steps: plan, update, state, result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, MetricRecord
+from flwr.serverapp.strategy import Result
+
+from scheduler import Allocation, Instance
+from strategy.record import RoundRecord
+from task.arrays import record_views
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """Step 2's output: the devices of a round and their schedule, in partition-id order.
+
+    Attributes
+    ----------
+    server_round
+        The round.
+    node_ids, partition_ids
+        The devices that train.
+    profiles
+        Every usable profile report of the round, by node id (trained or not).
+    instance, allocation
+        The scheduler's instance and the allocation of batches and slots.
+    arrays
+        The global model the round starts from.
+    excluded
+        Devices left out at the profile query, by partition id, with the reason.
+    """
+
+    server_round: int
+    node_ids: list[int]
+    partition_ids: list[int]
+    profiles: dict[int, dict[str, Any]]
+    instance: Instance
+    allocation: Allocation
+    arrays: ArrayRecord
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def model(self) -> dict[str, np.ndarray]:
+        """The global model sent this round, decoded once (for resnet18, 45 MB)."""
+        return record_views(self.arrays)
+
+    def partition_of(self, node_id: int) -> int:
+        """Return the partition id of the device on ``node_id``."""
+        return self.partition_ids[self.node_ids.index(node_id)]
+
+
+@dataclass(frozen=True)
+class DeviceUpdate:
+    """One device's checked train reply."""
+
+    node_id: int
+    partition_id: int
+    weight: int
+    loss: float
+    arrays: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a round costs on the simulated clock.
+
+    Attributes
+    ----------
+    partition_ids
+        The devices scheduled; ``scheduled`` lists their batches and slots.
+    participants
+        Those whose update was applied; ``charged`` holds their latencies (Eq. 15).
+    """
+
+    partition_ids: list[int]
+    participants: list[int]
+    scheduled: Allocation
+    charged: Allocation
+
+
+@dataclass(frozen=True)
+class RoundUpdate:
+    """Step 5's output: the new global model (None: unchanged) and the round's summary."""
+
+    arrays: ArrayRecord | None
+    charge: Charge
+    global_batch: int
+    learning_rate: float
+    train_loss: float
+
+
+@dataclass
+class TrainingState:
+    """What the loop carries from round to round, and what a resumed run starts from.
+
+    Attributes
+    ----------
+    sim_time_s
+        The simulated clock.
+    cursors
+        Examples each partition has consumed so far (sent as ``sample-cursor``).
+    records
+        One record per finished round.
+    """
+
+    sim_time_s: float = 0.0
+    cursors: dict[int, int] = field(default_factory=dict)
+    records: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def round(self) -> int:
+        """The last finished round (0 before the first)."""
+        return self.records[-1].round if self.records else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the state, JSON-ready."""
+        return {
+            "sim_time_s": self.sim_time_s,
+            "cursors": {str(pid): cursor for pid, cursor in self.cursors.items()},
+            "records": [record.to_dict() for record in self.records],
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> TrainingState:
+        """Read the state of :meth:`to_dict`."""
+        return cls(
+            float(state["sim_time_s"]),
+            {int(pid): int(cursor) for pid, cursor in state["cursors"].items()},
+            [RoundRecord(**record) for record in state["records"]],
+        )
+
+
+@dataclass(frozen=True)
+class FinishedRound:
+    """What the round hooks get once a round is applied and evaluated.
+
+    Attributes
+    ----------
+    record
+        The round's record.
+    arrays
+        The global model after the round.
+    metrics
+        The centralized evaluation of ``arrays``; None if not evaluated this round.
+    state
+        The loop's state after the round (:meth:`TrainingState.to_dict`).
+    phases
+        Wall-clock seconds of the round's phases (:class:`strategy.phases.PhaseClock`).
+    last
+        Whether the run stops after this round.
+    """
+
+    record: RoundRecord
+    arrays: ArrayRecord
+    metrics: MetricRecord | None
+    state: dict[str, Any]
+    phases: dict[str, float]
+    last: bool
+
+
+RoundHook = Callable[[FinishedRound], None]
+
+
+@dataclass
+class FeelResult(Result):
+    """Flower's ``Result``, plus the simulated clock, the round records and why it stopped."""
+
+    sim_time_s: float = 0.0
+    records: list[RoundRecord] = field(default_factory=list)
+    stopped: str = ""

@@ -1,0 +1,215 @@
+"""The message contract between the FEEL strategy and a device's ClientApp (Sec. II-A).
+
+=================  ==============================  ===========================================
+message type       server -> device                device -> server
+=================  ==============================  ===========================================
+``query.profile``  :class:`ProfileQuery`           ``profile``: partition, size, path gain,
+                                                   this round's fading, compute profile
+``train``          :class:`TrainInstruction`       :class:`TrainReply` with ``grads`` (and
+                   (batch size, gradient bits)     ``buffers``, BN statistics after the step)
+``train.epoch``    :class:`TrainInstruction`       :class:`TrainReply` with ``arrays`` (the
+                   (local batch, learning rate)    model after one local epoch)
+=================  ==============================  ===========================================
+
+Every train message carries the model to start from (``arrays``) and the device's sampling
+cursor, so that a device keeps no state. Record and metric keys are defined here once.
+Decoding a reply raises :class:`ReplyError`, whose message is the reason the device is left
+out of the round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
+
+from task.arrays import array_record, array_view
+
+PROFILE_QUERY = "query.profile"
+TRAIN_GRADIENT = MessageType.TRAIN
+TRAIN_EPOCH = "train.epoch"
+
+# Record keys.
+ARRAYS, CONFIG, PROFILE, GRADS, BUFFERS, METRICS = (
+    "arrays",
+    "config",
+    "profile",
+    "grads",
+    "buffers",
+    "metrics",
+)
+# Config key of the sampling cursor in a train message.
+SAMPLE_CURSOR = "sample-cursor"
+# Metric keys of a train reply.
+BATCH_SIZE, NUM_EXAMPLES, TRAIN_LOSS, PARTITION_ID = (
+    "batch-size",
+    "num-examples",
+    "train-loss",
+    "partition-id",
+)
+# The update record and the weighing metric of each train message type.
+UPDATE_KEYS = {TRAIN_GRADIENT: GRADS, TRAIN_EPOCH: ARRAYS}
+WEIGHT_KEYS = {TRAIN_GRADIENT: BATCH_SIZE, TRAIN_EPOCH: NUM_EXAMPLES}
+
+
+class ReplyError(ValueError):
+    """A device's reply that cannot be used; the message is the reason it is excluded."""
+
+
+@dataclass(frozen=True)
+class ProfileQuery:
+    """``query.profile``: the round whose profile (and fading sample) the device reports."""
+
+    server_round: int
+
+    def to_record(self) -> RecordDict:
+        """Return the message content."""
+        return RecordDict({CONFIG: ConfigRecord({"server-round": self.server_round})})
+
+    @classmethod
+    def from_record(cls, content: RecordDict) -> ProfileQuery:
+        """Read a query's content."""
+        return cls(int(content[CONFIG]["server-round"]))
+
+
+def profile_record(report: Mapping[str, Any]) -> RecordDict:
+    """Return the content of a device's reply to ``query.profile``."""
+    return RecordDict({PROFILE: ConfigRecord(dict(report))})
+
+
+def profile_report(content: RecordDict) -> dict[str, Any]:
+    """Return the report of a ``query.profile`` reply (empty if it has none)."""
+    return dict(content.config_records.get(PROFILE, {}))
+
+
+@dataclass(frozen=True)
+class TrainInstruction:
+    """The config of a train message: a gradient step, or a local epoch with ``local_batch``.
+
+    Attributes
+    ----------
+    server_round
+        The round, which keys the device's random draws.
+    sample_cursor
+        Examples the device has consumed so far.
+    batch_size, gradient_bits
+        ``train``: the assigned B_k and the bits per gradient element b.
+    local_batch, learning_rate
+        ``train.epoch``: the local mini-batch size and learning rate.
+    """
+
+    server_round: int
+    sample_cursor: int = 0
+    batch_size: int | None = None
+    gradient_bits: int | None = None
+    local_batch: int | None = None
+    learning_rate: float | None = None
+
+    def config(self) -> dict[str, int | float]:
+        """Return the fields that are set, with kebab-case keys."""
+        return {k.replace("_", "-"): v for k, v in asdict(self).items() if v is not None}
+
+    def to_record(self, arrays: ArrayRecord, shared: Mapping[str, Any] = ()) -> RecordDict:
+        """Return the message content: ``arrays`` and the ``shared`` config plus this one's."""
+        return RecordDict({ARRAYS: arrays, CONFIG: ConfigRecord({**dict(shared), **self.config()})})
+
+    @classmethod
+    def from_record(cls, content: RecordDict) -> TrainInstruction:
+        """Read the instruction of a train message's config (other keys are ignored)."""
+        config = content[CONFIG]
+        fields = {name: config.get(name.replace("_", "-")) for name in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in fields.items() if v is not None})
+
+
+def train_reply_record(
+    message_type: str,
+    update: Mapping[str, np.ndarray],
+    metrics: Mapping[str, Any],
+    buffers: Mapping[str, np.ndarray] | None = None,
+) -> RecordDict:
+    """Return the content of a device's reply to a train message of ``message_type``."""
+    content = {UPDATE_KEYS[message_type]: array_record(update)}
+    if buffers is not None:
+        content[BUFFERS] = array_record(buffers)
+    content[METRICS] = MetricRecord(dict(metrics))
+    return RecordDict(content)
+
+
+@dataclass(frozen=True)
+class TrainReply:
+    """A decoded train reply.
+
+    Attributes
+    ----------
+    update
+        The gradient or the local model, as read-only arrays.
+    buffers
+        BatchNorm statistics after the step; empty when not sent.
+    weight
+        The reported batch size (or local dataset size).
+    train_loss
+        The training loss.
+    """
+
+    update: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+    weight: float
+    train_loss: float
+
+    @classmethod
+    def from_record(cls, content: RecordDict, message_type: str) -> TrainReply:
+        """Decode the reply to a train message of ``message_type``.
+
+        Raises
+        ------
+        ReplyError
+            Saying what is missing, of the wrong kind, not a finite number or not decodable.
+        """
+        metrics = _record(content, METRICS, MetricRecord)
+        weight = _metric(metrics, WEIGHT_KEYS[message_type])
+        loss = _metric(metrics, TRAIN_LOSS)
+        key = UPDATE_KEYS[message_type]
+        update = _decoded(_record(content, key, ArrayRecord), key)
+        has_buffers = BUFFERS in content
+        buffers = _decoded(_record(content, BUFFERS, ArrayRecord), BUFFERS) if has_buffers else {}
+        return cls(update, buffers, weight, float(loss))
+
+
+def _record(content: RecordDict, key: str, kind: type) -> Any:
+    """Return ``content[key]`` if it is a record of type ``kind``."""
+    if key not in content:
+        raise ReplyError(f"reply lacks {key!r}")
+    record = content[key]
+    if not isinstance(record, kind):
+        raise ReplyError(f"reply {key!r} is a {type(record).__name__}, not a {kind.__name__}")
+    return record
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metric(metrics: MetricRecord, key: str) -> float:
+    """Return metric ``key``: present, a number and finite."""
+    if key not in metrics:
+        raise ReplyError(f"metrics lack {key!r}")
+    value = metrics[key]
+    if not is_number(value) or not math.isfinite(value):
+        raise ReplyError(f"metric {key!r} is not a finite number: {value!r}")
+    return value
+
+
+def _decoded(record: ArrayRecord, what: str) -> dict[str, np.ndarray]:
+    """Return the arrays of ``record``; raise if one does not decode."""
+    arrays = {}
+    for name, array in record.items():
+        try:
+            arrays[name] = array_view(array)
+        except (ValueError, TypeError) as exc:
+            raise ReplyError(f"{what} {name!r} does not decode: {exc}") from None
+    return arrays
