@@ -24,12 +24,12 @@ from server.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from server.config import resolve_run_config
 from server.evaluation import METRICS, Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
 from strategy import FeelStrategy, TrainingComplete
 from task.arrays import array_record, put_records_once, record_views, send_arrays_out_of_band
+from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model

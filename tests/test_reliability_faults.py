@@ -22,9 +22,9 @@ from client.faults import (
 )
 from server.app import run
 from server.checkpoint import load_checkpoint
-from server.config import resolve_run_config
 from strategy import InstanceSettings
 from strategy.validation import ReplyError, TooFewDevicesError, check_profile, check_train_reply
+from task.config import resolve_run_config
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4)
 
