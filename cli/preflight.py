@@ -1,6 +1,6 @@
 """Checks of a simulation's inputs before it starts, so that a bad one fails in seconds.
 
-:func:`server.config.resolve_run_config` checks each run-config value on its own; these
+:func:`task.config.resolve_run_config` checks each run-config value on its own; these
 checks need the files and the number of devices: the dataset is where ``data-dir`` says,
 its training set splits into a partition of at least ``min-batch`` examples per device,
 ``min-devices`` does not exceed the devices, and the fleet file describes every device.

@@ -30,8 +30,8 @@ from cli.process.app_dir import build_app_dir, project_dir
 from cli.process.orphans import mark, stop_orphans, unmark
 from cli.process.superlink import LocalSuperLink, run_id_from_output
 from cli.progress import RoundsTail, round_line
-from server.config import DEFAULTS
 from server.results import ROUNDS_FILE, SUMMARY_FILE
+from task.config import KEYS, resolve_run_config
 from task.errors import ConfigError
 
 COMPLETED = "finished:completed"
@@ -42,75 +42,25 @@ POLL_S = 0.5
 _EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b")
 
 CLIENTS = 6
-# Run-config keys whose option is named differently, and keys set from other options.
-OPTION_NAMES = {"num-server-rounds": "rounds"}
-DERIVED_KEYS = ("min-nodes", "resume")
-PATH_KEYS = ("data-dir", "fleet-file", "results-dir")
-
-HELP = {
-    "scheme": "training scheme: proposed (the paper's optimal policy), online, full, random, "
-    "gradient-feel, model-feel, individual, a scheduler policy (fixed, equal) or "
-    "package.module:Class",
-    "num-server-rounds": "communication rounds (at most)",
-    "round-timeout-s": "seconds to wait for the devices to connect before the first round, "
-    "and for their replies in each phase of a round; a round goes on with those that replied",
-    "time-budget-s": "stop once the simulated time reaches this many seconds (0: no budget)",
-    "eval-every": "evaluate on the test set every this many rounds, and after the last",
-    "equal-slots": "equal TDMA slots for online, full, random, model-feel and individual",
-    "fixed-batch": "batch per device of gradient-feel (0: B^max, capped at the local data)",
-    "local-batch": "mini-batch size of the local epochs of model-feel and individual",
-    "patience": "individual: epochs without a better training loss before a device stops",
-    "min-delta": "individual: training-loss decrease that counts as better",
-    "min-devices": "stop the run when fewer devices than this are left in a round after "
-    "excluding the faulty ones",
-    "inject-faults": "probability that a device's reply is faulty (seeded fault injection)",
-    "seed": "seed of the fleet, partitions, sampling and model initialisation",
-    "dataset": "dataset (digits is bundled; cifar10 needs --data-dir)",
-    "data-dir": "directory holding the dataset files",
-    "partition": "data partition: iid, shards (non-IID, 2 label shards per device), dirichlet",
-    "dirichlet-alpha": "concentration of the dirichlet partition",
-    "model": "model: cnn, resnet18, densenet121, mobilenetv2",
-    "device": "torch device for training and evaluation: auto, cpu, cuda",
-    "scenario": "device compute model: cpu (Sec. III) or gpu (Sec. V)",
-    "gradient-bits": "bits b per gradient element; below 32 gradients are quantized",
-    "learning-rate": "base learning rate eta0 (eta = eta0 sqrt(B / B0))",
-    "base-batch": "base global batch B0 of the learning-rate scaling",
-    "max-batch": "largest batch per device B^max",
-    "min-batch": "smallest batch per device",
-    "cycles-per-flop": "CPU cycles per FLOP of training (sets cycles per sample)",
-    "fleet-file": "TOML or JSON file of the devices; without one they derive from --seed",
-    "results-dir": "results directory",
-    "bandwidth-hz": "system bandwidth W",
-    "tx-power-dbm": "transmit power of devices and base station",
-    "noise-dbm-per-hz": "noise power density N0",
-    "cell-radius-m": "cell radius",
-    "frame-s": "uplink and downlink TDMA frame length",
-    "fading": "schedule on this round's fading sample instead of the average rate",
-}
-
-
-def option_name(key: str) -> str:
-    """Return the command-line option of run-config ``key``."""
-    return "--" + OPTION_NAMES.get(key, key)
 
 
 def add_run_config_options(parser: argparse.ArgumentParser) -> None:
     """Add one option per run-config key (but the derived ones) to ``parser``."""
-    for key, default in DEFAULTS.items():
-        if key in DERIVED_KEYS:
+    for key in KEYS.values():
+        if key.derived:
             continue
-        shown = "./results/<--name or timestamp>" if key == "results-dir" else default
+        shown = "./results/<--name or timestamp>" if key.name == "results-dir" else key.default
         kwargs: dict[str, Any] = {
-            "dest": key,
+            "dest": key.name,
             "default": None,
-            "help": f"{HELP[key]} (default: {shown if shown != '' else 'none'})",
+            "help": f"{key.help} (default: {shown if shown != '' else 'none'})",
         }
-        if isinstance(default, bool):
+        if key.kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = type(default)
-            kwargs["metavar"] = "PATH" if key in PATH_KEYS else type(default).__name__.upper()
-        parser.add_argument(option_name(key), **kwargs)
+            kwargs["type"] = key.kind
+            kwargs["metavar"] = "PATH" if key.path else key.kind.__name__.upper()
+        parser.add_argument(key.option, **kwargs)
     parser.add_argument("--name", help="name of the results folder under ./results")
 
 
@@ -168,8 +118,8 @@ def resume_config(args: argparse.Namespace) -> dict[str, Any]:
     path = directory / RUN_CONFIG_FILE
     if not path.is_file():
         raise UsageError("--resume", f"no {RUN_CONFIG_FILE} in {str(directory)!r}")
-    given = [key for key in DEFAULTS if key not in DERIVED_KEYS and getattr(args, key) is not None]
-    changed = [option_name(key) for key in given]
+    options = [key for key in KEYS.values() if not key.derived]
+    changed = [key.option for key in options if getattr(args, key.name) is not None]
     changed += [option for option in ("--clients", "--name") if getattr(args, option[2:])]
     if changed:
         raise UsageError(changed[0], "cannot be changed when resuming a run (--resume)")
@@ -179,8 +129,8 @@ def resume_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def _usage(exc: ConfigError) -> UsageError:
     """Return the usage error of a bad run-config value, naming its option."""
-    if exc.field in DEFAULTS:
-        return UsageError(option_name(exc.field), exc.message)
+    if exc.field in KEYS:
+        return UsageError(KEYS[exc.field].option, exc.message)
     if exc.field == "num-partitions":
         return UsageError("--clients", exc.message)
     return UsageError("--fleet-file", str(exc))  # a fleet file's devices[i].<field>
@@ -195,7 +145,6 @@ def _checked(given: dict[str, Any]) -> dict[str, Any]:
         Naming the option and the value of the first bad input.
     """
     from scheduler import PolicyError
-    from server.config import resolve_run_config
     from strategy import check_scheme
 
     try:
@@ -219,13 +168,13 @@ def resolve_options(args: argparse.Namespace, num_nodes: int) -> dict[str, Any]:
     UsageError
         Naming the option and the value of the first bad input.
     """
-    given = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k) for k in KEYS if getattr(args, k, None) is not None}
     if "results-dir" not in given:
         name = args.name or datetime.now().strftime("%Y%m%d-%H%M%S")
         given["results-dir"] = str(Path("results") / name)
-    for key in PATH_KEYS:
-        if given.get(key):
-            given[key] = str(Path(given[key]).expanduser().resolve())
+    for key in KEYS.values():
+        if key.path and given.get(key.name):
+            given[key.name] = str(Path(given[key.name]).expanduser().resolve())
     if given.get("fleet-file") and not Path(given["fleet-file"]).is_file():
         raise UsageError("--fleet-file", f"no such file {given['fleet-file']!r}")
     given["min-nodes"] = num_nodes

@@ -18,8 +18,8 @@ from flwr.app import ArrayRecord
 
 from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
 from client.fleet.devices import KNOWN_FIELDS
-from server.config import DEFAULTS, resolve_run_config
 from task.arrays import record_views
+from task.config import DEFAULTS, resolve_run_config
 from task.errors import ConfigError
 from task.seeding import stream_rng
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 
 from cli.process.orphans import with_descendants
-from server.config import resolve_run_config
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from task.config import resolve_run_config
 from task.data import load_dataset
 from task.models import build_model
 from task.partition import partition_indices

@@ -15,13 +15,13 @@ from flwr.supercore import log
 
 from server.build import build_strategy
 from server.checkpoint import resume_point, set_rng_state
-from server.config import resolve_run_config
 from server.evaluation import Evaluator
 from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, summarize
 from server.rounds import RoundWriter, TestSetEvaluation, log_progress
 from strategy import TrainingState
 from task.arrays import array_record, put_records_once, send_arrays_out_of_band
+from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model

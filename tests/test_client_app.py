@@ -9,8 +9,8 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from client.app import app
 from client.fleet import FleetConfig, Workload, derive_device, profile_record
 from client.local import global_model, model_state
-from server.config import resolve_run_config
 from task.arrays import array_record
+from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import training_flops_per_sample, update_flops
 from task.models import build_model

@@ -6,7 +6,7 @@ import pytest
 
 from cli.compare.runner import is_complete, simulate_arguments
 from cli.main import main
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from flwr.server.superlink.linkstate.utils import (
 import strategy.profiles
 from client.app import app as client_app
 from server.app import run
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 TIMEOUT_S = 0.5
 

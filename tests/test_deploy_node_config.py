@@ -17,7 +17,7 @@ from cli.main import main
 from client.app import app as client_app
 from client.local import Node, device
 from server.app import run
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 from task.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cli.compare.runner import run_inprocess
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 SCHEMES = {

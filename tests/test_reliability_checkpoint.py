@@ -13,8 +13,8 @@ from client.app import app as client_app
 from server import checkpoint as ckpt
 from server import rounds as server_rounds
 from server.app import run
-from server.config import resolve_run_config
 from server.results import WALL_KEYS
+from task.config import resolve_run_config
 from task.errors import ConfigError
 
 

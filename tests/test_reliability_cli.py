@@ -14,7 +14,7 @@ from cli.errors import UsageError
 from cli.main import main
 from cli.process import orphans
 from server import checkpoint as ckpt
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 
 def fails_up_front(argv, tmp_path, capsys):

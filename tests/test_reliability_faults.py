@@ -22,9 +22,9 @@ from client.faults import (
 )
 from server.app import run
 from server.checkpoint import load_checkpoint
-from server.config import resolve_run_config
 from strategy import InstanceSettings
 from strategy.validation import TooFewDevicesError, check_profile
+from task.config import resolve_run_config
 from task.protocol import ReplyError
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4)

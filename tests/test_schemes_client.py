@@ -10,7 +10,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from client.app import app as client_app
 from client.epoch import local_epoch
 from client.local import Node, local_indices, new_model
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 
 def node(pid=0):

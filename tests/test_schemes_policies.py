@@ -6,7 +6,6 @@ import pytest
 from scheduler import Instance, PolicyError, evaluate, optimal_downlink_slots, optimal_uplink_slots
 from scheduler.latency import compute_s
 from server.build import build_strategy
-from server.config import resolve_run_config
 from strategy import (
     SCHEME_NAMES,
     FeelStrategy,
@@ -15,6 +14,7 @@ from strategy import (
     check_scheme,
 )
 from strategy.schemes import scheme_policy
+from task.config import resolve_run_config
 
 
 class SpeedProportionalPolicy:

@@ -8,9 +8,9 @@ import pytest
 from client.app import app as client_app
 from client.local import Node, local_indices
 from server.app import run
-from server.config import resolve_run_config
 from server.inprocess import InProcessGrid
 from strategy import SCHEME_NAMES
+from task.config import resolve_run_config
 
 CLIENTS, ROUNDS = 3, 3
 

@@ -8,7 +8,7 @@ from fake_grid import LocalGrid
 
 from client.app import app as client_app
 from server.app import results_directory, run
-from server.config import resolve_run_config
+from task.config import resolve_run_config
 
 
 @pytest.fixture(autouse=True)

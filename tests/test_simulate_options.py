@@ -10,7 +10,7 @@ from cli.process.app_dir import APP_PACKAGES, build_app_dir, project_dir, pyproj
 from cli.process.superlink import free_ports, run_id_from_output
 from cli.progress import RoundsTail, round_line
 from cli.simulate import run_config
-from server.config import DEFAULTS
+from task.config import DEFAULTS
 
 
 @pytest.mark.parametrize(

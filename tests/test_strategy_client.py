@@ -10,8 +10,8 @@ from client.app import app as client_app
 from scheduler import Instance, get_policy
 from scheduler.channel import average_rate_bps
 from server.build import build_strategy
-from server.config import resolve_run_config
 from server.evaluation import Evaluator
+from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model

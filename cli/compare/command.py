@@ -27,7 +27,6 @@ GRID_KEYS = (
     "results-dir",
     "min-nodes",
 )
-PATH_KEYS = ("data-dir", "fleet-file")
 
 
 def _csv(kind: type) -> Any:
@@ -122,30 +121,25 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     UsageError
         For a malformed item, an unknown key, a key the grid sets, or a value of the wrong type.
     """
-    from server.config import DEFAULTS
+    from task.config import KEYS
+    from task.errors import ConfigError
 
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep:
             raise UsageError("--set", f"expected KEY=VALUE, got {item!r}")
-        if key not in DEFAULTS:
+        if key not in KEYS:
             raise UsageError("--set", f"unknown run-config key {key!r}")
         if key in GRID_KEYS:
             raise UsageError("--set", f"{key!r} is set by the grid; use its own option")
         if key == "eval-every":
             raise UsageError("--set", "the comparison evaluates every round, so no eval-every")
-        kind = type(DEFAULTS[key])
-        if kind is bool:
-            if text.lower() not in ("true", "false"):
-                raise UsageError(f"--set {key}", f"expected true or false, got {text!r}")
-            overrides[key] = text.lower() == "true"
-            continue
         try:
-            overrides[key] = kind(text)
-        except ValueError:
-            raise UsageError(f"--set {key}", f"expected {kind.__name__}, got {text!r}") from None
-        if key in PATH_KEYS and text:
+            overrides[key] = KEYS[key].parse(text)
+        except ConfigError as exc:
+            raise UsageError(f"--set {key}", exc.message) from None
+        if KEYS[key].path and text:
             overrides[key] = str(Path(text).expanduser().resolve())
     return overrides
 

@@ -29,8 +29,8 @@ from rich.progress import (
 )
 
 from cli.compare.settings import CompareSettings, RunSpec
-from server.config import DEFAULTS, resolve_run_config
 from server.results import SUMMARY_FILE, read_rounds
+from task.config import KEYS, resolve_run_config
 
 LOG_FILE = "compare.log"
 
@@ -95,16 +95,15 @@ def run_inprocess(config: Mapping[str, Any], clients: int) -> None:
 
 def simulate_arguments(config: Mapping[str, Any], clients: int) -> list[str]:
     """Return the ``feel simulate`` arguments of ``config``: the keys that differ from defaults."""
-    from cli.simulate import DERIVED_KEYS, option_name
-
     arguments = ["simulate", "--clients", str(clients)]
-    for key, value in config.items():
-        if key in DERIVED_KEYS or value == DEFAULTS[key]:
+    for name, value in config.items():
+        key = KEYS[name]
+        if key.derived or value == key.default:
             continue
         if isinstance(value, bool):
-            arguments.append(option_name(key) if value else f"--no-{option_name(key)[2:]}")
+            arguments.append(key.option if value else f"--no-{key.option[2:]}")
         else:
-            arguments += [option_name(key), str(value)]
+            arguments += [key.option, str(value)]
     return arguments
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import tomli_w
 
 import cli
-from server.config import DEFAULTS
+from task.config import DEFAULTS
 
 # The packages the ServerApp and the ClientApp import.
 APP_PACKAGES = ("client", "scheduler", "server", "strategy", "task")

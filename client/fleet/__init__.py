@@ -6,7 +6,6 @@ Pure numpy: no torch, so a Flower client can answer profile queries cheaply.
 from client.fleet.devices import (
     CPU_HZ_TIERS,
     MIN_DISTANCE_M,
-    SCENARIOS,
     CpuProfile,
     Device,
     FleetConfig,
@@ -25,7 +24,6 @@ from client.fleet.sources import device_for, load_fleet_file
 __all__ = [
     "CPU_HZ_TIERS",
     "MIN_DISTANCE_M",
-    "SCENARIOS",
     "CpuProfile",
     "Device",
     "FleetConfig",

@@ -12,7 +12,6 @@ from scheduler.channel import path_gain
 from task.errors import ConfigError
 from task.seeding import stream_rng
 
-SCENARIOS = ("cpu", "gpu")
 # CPU clocks of the three equal groups of devices, by partition id (Sec. VI-B).
 CPU_HZ_TIERS = (0.7e9, 1.4e9, 2.1e9)
 # Devices are drawn uniformly in the annulus between this distance and the cell radius:

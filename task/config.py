@@ -1,0 +1,292 @@
+"""The app's run config: one :class:`Key` per run-config key, its defaults and checks.
+
+pyproject's ``[tool.flwr.app.config]`` mirrors :data:`DEFAULTS`; ``feel simulate`` has one
+option per key that is not derived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from task.errors import ConfigError
+from task.names import DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, PARTITION_NAMES, SCENARIO_NAMES
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class Key:
+    """One run-config key.
+
+    Attributes
+    ----------
+    name
+        The run-config key, e.g. ``num-server-rounds``.
+    default
+        Its default; its type is the key's type.
+    help
+        What the key sets, for the command line.
+    low, high
+        The smallest and largest allowed values (numbers), if any.
+    above
+        The bound that values must exceed (numbers without ``low``), if any.
+    choices
+        The allowed values (names), if the key is name-valued and checked here.
+    alias
+        The name of its command-line option, if not the key's.
+    derived
+        Whether the command line sets it from other options (no option of its own).
+    path
+        Whether it is a file or directory path (resolved on the command line).
+    """
+
+    name: str
+    default: Value
+    help: str
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] = ()
+    alias: str = ""
+    derived: bool = False
+    path: bool = False
+
+    @property
+    def kind(self) -> type:
+        """Return the type of the key's values."""
+        return type(self.default)
+
+    @property
+    def option(self) -> str:
+        """Return the key's command-line option, e.g. ``--rounds``."""
+        return f"--{self.alias or self.name}"
+
+    def typed(self, value: Any) -> Value:
+        """Return ``value`` as the key's type (ints pass as floats).
+
+        Floats must be finite (a power in dBm may be negative: it is still a positive power).
+
+        Raises
+        ------
+        ConfigError
+            If ``value`` has another type, or is not finite.
+        """
+        kind = self.kind
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not kind:
+            raise ConfigError(self.name, f"expected {kind.__name__}, got {value!r}")
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(self.name, f"must be a finite number, got {value!r}")
+        return value
+
+    def parse(self, text: str) -> Value:
+        """Return the value written as ``text`` (``true`` or ``false`` for a bool).
+
+        Raises
+        ------
+        ConfigError
+            If ``text`` is no value of the key's type.
+        """
+        if self.kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise ConfigError(self.name, f"expected true or false, got {text!r}")
+            return text.lower() == "true"
+        try:
+            return self.kind(text)
+        except ValueError:
+            raise ConfigError(self.name, f"expected {self.kind.__name__}, got {text!r}") from None
+
+    def check_range(self, value: Value) -> None:
+        """Check that the number ``value`` lies within ``low`` (or ``above``) and ``high``.
+
+        Raises
+        ------
+        ConfigError
+            If it does not.
+        """
+        if self.low is not None and self.high is not None:
+            ok, rule = self.low <= value <= self.high, f"between {self.low:g} and {self.high:g}"
+        elif self.low is not None:
+            ok, rule = value >= self.low, f">= {self.low:g}"
+        elif self.above is not None:
+            ok, rule = value > self.above, f"> {self.above:g}"
+        else:
+            return
+        if not ok:
+            raise ConfigError(self.name, f"must be {rule}, got {value!r}")
+
+    def check_choice(self, value: Value) -> None:
+        """Check that ``value`` is one of ``choices`` (if the key has any).
+
+        Raises
+        ------
+        ConfigError
+            If it is not.
+        """
+        if self.choices and value not in self.choices:
+            raise ConfigError.unknown_choice(self.name, value, self.choices)
+
+
+_KEYS = (
+    Key(
+        "scheme",
+        "proposed",
+        "training scheme: proposed (the paper's optimal policy), online, full, random, "
+        "gradient-feel, model-feel, individual, a scheduler policy (fixed, equal) or "
+        "package.module:Class",
+    ),
+    Key("num-server-rounds", 60, "communication rounds (at most)", low=1, alias="rounds"),
+    Key(
+        "time-budget-s",
+        0.0,
+        "stop once the simulated time reaches this many seconds (0: no budget)",
+        low=0,
+    ),
+    Key(
+        "eval-every",
+        1,
+        "evaluate on the test set every this many rounds, and after the last",
+        low=1,
+    ),
+    Key(
+        "equal-slots", False, "equal TDMA slots for online, full, random, model-feel and individual"
+    ),
+    Key(
+        "fixed-batch",
+        0,
+        "batch per device of gradient-feel (0: B^max, capped at the local data)",
+        low=0,
+    ),
+    Key(
+        "local-batch", 10, "mini-batch size of the local epochs of model-feel and individual", low=1
+    ),
+    Key(
+        "patience",
+        3,
+        "individual: epochs without a better training loss before a device stops",
+        low=1,
+    ),
+    Key("min-delta", 0.01, "individual: training-loss decrease that counts as better", low=0),
+    Key(
+        "min-nodes",
+        1,
+        "devices to wait for before the first round (set from the number of devices)",
+        low=1,
+        derived=True,
+    ),
+    Key(
+        "min-devices",
+        1,
+        "stop the run when fewer devices than this are left in a round after "
+        "excluding the faulty ones",
+        low=1,
+    ),
+    Key(
+        "inject-faults",
+        0.0,
+        "probability that a device's reply is faulty (seeded fault injection)",
+        low=0,
+        high=1,
+    ),
+    Key(
+        "resume",
+        False,
+        "continue the run in results-dir after its last complete round (set by --resume)",
+        derived=True,
+    ),
+    Key(
+        "round-timeout-s",
+        3600.0,
+        "seconds to wait for the devices to connect before the first round, "
+        "and for their replies in each phase of a round; a round goes on with those that replied",
+        above=0,
+    ),
+    Key("seed", 0, "seed of the fleet, partitions, sampling and model initialisation", low=0),
+    Key(
+        "dataset",
+        "digits",
+        "dataset (digits is bundled; cifar10 needs --data-dir)",
+        choices=DATASET_NAMES,
+    ),
+    Key("data-dir", "", "directory holding the dataset files", path=True),
+    Key(
+        "partition",
+        "iid",
+        "data partition: iid, shards (non-IID, 2 label shards per device), dirichlet",
+        choices=PARTITION_NAMES,
+    ),
+    Key("dirichlet-alpha", 0.5, "concentration of the dirichlet partition", above=0),
+    Key("model", "cnn", "model: cnn, resnet18, densenet121, mobilenetv2", choices=MODEL_NAMES),
+    Key(
+        "device",
+        "auto",
+        "torch device for training and evaluation: auto, cpu, cuda",
+        choices=DEVICE_NAMES,
+    ),
+    Key(
+        "scenario",
+        "cpu",
+        "device compute model: cpu (Sec. III) or gpu (Sec. V)",
+        choices=SCENARIO_NAMES,
+    ),
+    Key(
+        "gradient-bits",
+        32,
+        "bits b per gradient element; below 32 gradients are quantized",
+        low=1,
+        high=32,
+    ),
+    Key("learning-rate", 0.05, "base learning rate eta0 (eta = eta0 sqrt(B / B0))", above=0),
+    Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),
+    Key("max-batch", 128, "largest batch per device B^max", low=1),
+    Key("min-batch", 1, "smallest batch per device", low=1),
+    Key(
+        "cycles-per-flop", 1.0, "CPU cycles per FLOP of training (sets cycles per sample)", above=0
+    ),
+    Key(
+        "fleet-file",
+        "",
+        "TOML or JSON file of the devices; without one they derive from --seed",
+        path=True,
+    ),
+    Key("results-dir", "", "results directory", path=True),
+    Key("bandwidth-hz", 10e6, "system bandwidth W", above=0),
+    Key("tx-power-dbm", 28.0, "transmit power of devices and base station"),
+    Key("noise-dbm-per-hz", -174.0, "noise power density N0"),
+    Key("cell-radius-m", 200.0, "cell radius", above=0),
+    Key("frame-s", 0.01, "uplink and downlink TDMA frame length", above=0),
+    Key("fading", False, "schedule on this round's fading sample instead of the average rate"),
+)
+
+KEYS: dict[str, Key] = {key.name: key for key in _KEYS}
+DEFAULTS: dict[str, Value] = {key.name: key.default for key in _KEYS}
+
+
+def resolve_run_config(run_config: Mapping[str, Any]) -> dict[str, Value]:
+    """Overlay ``run_config`` on :data:`DEFAULTS` and check every value.
+
+    Types come first, then ranges, then ``min-batch`` <= ``max-batch``, then choices. The
+    scheme is checked where the strategy is built (:func:`strategy.check_scheme`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the first unknown key or bad value.
+    """
+    unknown = sorted(set(run_config) - set(KEYS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown run-config key; known: {', '.join(KEYS)}")
+    config = {name: KEYS[name].typed(value) for name, value in {**DEFAULTS, **run_config}.items()}
+    for key in _KEYS:
+        key.check_range(config[key.name])
+    if config["min-batch"] > config["max-batch"]:
+        raise ConfigError(
+            "min-batch", f"{config['min-batch']} exceeds max-batch {config['max-batch']}"
+        )
+    for key in _KEYS:
+        key.check_choice(config[key.name])
+    return config
