@@ -224,22 +224,30 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run (or resume) the simulation; return 0 when the run completed, 1 when it failed."""
+    """Run (or resume) the simulation; return 0 when the run completed, 1 when it failed.
+
+    A resume first stops the processes of a killed run in its directory
+    (:mod:`cli.process.orphans`), rounds left or not.
+    """
     from cli.preflight import check_simulation
     from server.checkpoint import completed_rounds
 
     config = resume_config(args) if args.resume else run_config(args)
+    directory = Path(config["results-dir"])
+    # A killed run's ServerApp may go on checkpointing rounds: stop it before anything else.
+    if config["resume"] and (stopped := stop_orphans(directory)):
+        print(f"stopped {stopped} process(es) that the killed run left running")
     clients = config["min-nodes"]
     try:
         check_simulation(config, clients)
     except ConfigError as exc:
         raise _usage(exc) from None
     if config["resume"]:
-        directory = Path(config["results-dir"])
-        done = completed_rounds(directory)
-        print(f"resuming after round {done} of {config['num-server-rounds']}")
-        if done >= config["num-server-rounds"] and (directory / SUMMARY_FILE).is_file():
+        done, rounds = completed_rounds(directory), config["num-server-rounds"]
+        if done >= rounds and (directory / SUMMARY_FILE).is_file():
+            print(f"nothing to resume: all {rounds} rounds are done; results in {directory}")
             return 0  # a run killed before its summary goes on to write it
+        print(f"resuming after round {done} of {rounds}")
     federation = f"num-supernodes={clients} client-resources-num-cpus={args.cpus_per_client}"
     return run_app(
         "feel simulate",

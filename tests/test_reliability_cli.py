@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cli import simulate
 from cli.errors import UsageError
 from cli.main import main
 from cli.process import orphans
@@ -104,7 +105,7 @@ def test_resume_checks_its_directory_and_keeps_the_options(tmp_path, capsys):
         assert f"{option[0]}: cannot be changed when resuming a run (--resume)" in err
     (tmp_path / "run" / "summary.json").write_text("{}")
     assert main(["simulate", "--resume", str(tmp_path / "run")]) == 0
-    assert "resuming after round 3 of 3" in capsys.readouterr().out
+    assert "nothing to resume: all 3 rounds are done" in capsys.readouterr().out
 
 
 def spawn(env_home):
@@ -114,17 +115,53 @@ def spawn(env_home):
     )
 
 
+def mark_killed(run_dir, home):
+    """Leave in ``run_dir`` the marker of a run with FLWR_HOME ``home`` whose feel was killed."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run_dir / orphans.MARKER_FILE).write_text(
+        json.dumps({"pid": dead.pid, "flwr_home": str(home)})
+    )
+
+
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        (False, "resuming after round 3 of 3"),  # killed before its summary: write it
+        (True, "nothing to resume: all 3 rounds are done"),  # the orphan finished the run
+    ],
+)
+def test_resume_stops_the_killed_runs_processes_first(summary, said, tmp_path, monkeypatch, capsys):
+    """Whether or not rounds are left, the SuperLink & co. of the killed run are stopped
+    before the checkpoint is read (and before any new run starts)."""
+    run_dir, home = tmp_path / "run", tmp_path / "feel-flwr-1"
+    a_finished_run(run_dir, rounds=3)
+    if summary:
+        (run_dir / "summary.json").write_text("{}")
+    mark_killed(run_dir, home)
+    orphan = spawn(home)
+    new_runs = []
+    monkeypatch.setattr(simulate, "run_app", lambda *args: new_runs.append(orphan.poll()) or 0)
+    try:
+        assert main(["simulate", "--resume", str(run_dir)]) == 0
+        out = capsys.readouterr().out
+        assert orphan.wait(5) == -signal.SIGKILL
+        assert new_runs == ([] if summary else [-signal.SIGKILL])  # stopped before it started
+        assert out.splitlines()[0] == "stopped 1 process(es) that the killed run left running"
+        assert said in out and not (run_dir / orphans.MARKER_FILE).exists()
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
 def test_processes_of_a_killed_run_are_stopped(tmp_path):
     home = tmp_path / "feel-flwr-1"
     (home / "supernode-0").mkdir(parents=True)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    mark_killed(run_dir, home)
     link, node, stranger = spawn(home), spawn(home / "supernode-0"), spawn(f"{home}0")
     try:
-        marker = {"pid": dead.pid, "flwr_home": str(home)}
-        (run_dir / orphans.MARKER_FILE).write_text(json.dumps(marker))
         assert orphans.stop_orphans(run_dir) == 2
         assert link.wait(5) and node.wait(5)  # killed, reaped
         assert stranger.poll() is None
