@@ -28,7 +28,6 @@ from client.local import (
     profile,
     reproducible_torch,
 )
-from task.arrays import in_ray_worker, send_arrays_out_of_band
 from task.protocol import (
     ARRAYS,
     BATCH_SIZE,
@@ -44,6 +43,7 @@ from task.protocol import (
     profile_record,
     train_reply_record,
 )
+from task.transport import enable_ray_transport, in_ray_worker
 
 app = ClientApp()
 
@@ -60,18 +60,19 @@ def _node(context: Context) -> Node:
 
 def _reply(
     msg: Message,
+    node: Node,
     message_type: str,
     update: Mapping[str, np.ndarray],
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
 ) -> Message:
-    """Return the reply to train message ``msg``.
+    """Return ``node``'s reply to train message ``msg``.
 
     In a Simulation Engine actor (a Ray worker), Ray then carries the arrays' bytes out of
-    band (:func:`task.arrays.send_arrays_out_of_band`).
+    band, unless run-config ``ray-zero-copy`` is false (:mod:`task.transport`).
     """
-    if in_ray_worker():
-        send_arrays_out_of_band()
+    if node.config["ray-zero-copy"] and in_ray_worker():
+        enable_ray_transport(server=False)
     return Message(train_reply_record(message_type, update, metrics, buffers), reply_to=msg)
 
 
@@ -119,7 +120,7 @@ def train(msg: Message, context: Context) -> Message:
         PARTITION_ID: node.partition_id,
     }
     grads, metrics = inject_train(result.grads, metrics, node.config, task.server_round)
-    return _reply(msg, TRAIN_GRADIENT, grads, metrics, result.buffers)
+    return _reply(msg, node, TRAIN_GRADIENT, grads, metrics, result.buffers)
 
 
 @app.train("epoch")
@@ -143,4 +144,4 @@ def train_epoch(msg: Message, context: Context) -> Message:
     arrays, metrics = inject_train(
         result.arrays, metrics, node.config, task.server_round, NUM_EXAMPLES
     )
-    return _reply(msg, TRAIN_EPOCH, arrays, metrics)
+    return _reply(msg, node, TRAIN_EPOCH, arrays, metrics)

@@ -20,12 +20,13 @@ from server.plots import plot_curves
 from server.results import ResultsWriter, read_rounds, summarize
 from server.rounds import RoundWriter, TestSetEvaluation, log_progress
 from strategy import TrainingState
-from task.arrays import array_record, put_records_once, send_arrays_out_of_band
+from task.arrays import array_record
 from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count
 from task.models import build_model
 from task.training import resolve_device
+from task.transport import enable_ray_transport
 
 app = ServerApp()
 
@@ -92,9 +93,13 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Run FEEL training with the run config of ``context``."""
+    """Run FEEL training with the run config of ``context``.
+
+    In the Simulation Engine, Ray carries the arrays without copies unless run-config
+    ``ray-zero-copy`` is false (:mod:`task.transport`).
+    """
     if hasattr(grid, "pull_interval"):  # the Simulation Engine's InMemoryGrid
         grid.pull_interval = SIMULATION_PULL_INTERVAL_S
-        send_arrays_out_of_band()
-        put_records_once()
+        if resolve_run_config(context.run_config)["ray-zero-copy"]:
+            enable_ray_transport(server=True)
     run(grid, context.run_config, context.run_id)

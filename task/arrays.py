@@ -1,4 +1,4 @@
-"""Flower ``Array`` bytes with the fewest copies: written once, read in place, sent out of band.
+"""Flower ``Array`` ``.npy`` bytes with the fewest copies: written once, read in place.
 
 Writing. ``Array(ndarray)`` runs ``np.save`` into a ``BytesIO``, which copies the values
 two or three times; :func:`npy_array` writes the same bytes with one copy.
@@ -7,12 +7,7 @@ Reading. ``Array.numpy()`` copies each array out of its ``.npy`` bytes (``np.loa
 is only read (a reply the server checks and averages, a checkpoint, the model a device
 loads) does with a read-only view of the bytes: for resnet18 that saves copying 45 MB.
 
-Sending. The Simulation Engine hands each message to a Ray actor, and each reply back, by
-pickling it. ``Array`` keeps its ``.npy`` bytes as one ``bytes`` object, which pickle
-copies in band: into the pickle, into Ray's object store and out again. With
-:func:`send_arrays_out_of_band`, Ray pickles an ``Array``'s bytes out of band (pickle
-protocol 5, ``pickle.PickleBuffer``): they are written once into the shared-memory object
-store, and the receiver's ``Array`` reads them there.
+How Ray carries these bytes in the Simulation Engine: :mod:`task.transport`.
 """
 
 from __future__ import annotations
@@ -20,12 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-import pickle
-import sys
-import threading
-import weakref
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -122,104 +112,3 @@ def array_record(arrays: Mapping[str, np.ndarray]) -> ArrayRecord:
     for name, value in arrays.items():
         record[name] = npy_array(value)
     return record
-
-
-def _array_fields(array: Array) -> tuple[str, tuple[int, ...], str, pickle.PickleBuffer]:
-    """Ray serializer of an ``Array``: its fields, the bytes as an out-of-band buffer."""
-    return array.dtype, array.shape, array.stype, pickle.PickleBuffer(array.data)
-
-
-def _array_from_fields(fields: tuple[str, tuple[int, ...], str, Any]) -> Array:
-    """Ray deserializer: the ``Array`` whose ``data`` is the received buffer, not a copy."""
-    dtype, shape, stype, data = fields
-    array = Array(dtype=dtype, shape=tuple(shape), stype=stype, data=b"")
-    array.data = memoryview(data)
-    return array
-
-
-def send_arrays_out_of_band() -> None:
-    """Make Ray pickle every Flower ``Array`` in this process with its bytes out of band.
-
-    Ray's serializer registry is per process and only used by Ray, so this changes neither
-    Flower's own message encoding (deployment) nor plain pickling. Arrays received this way
-    hold a read-only ``memoryview`` of Ray's object store as ``data``; ``Array.numpy()``
-    and :func:`array_view` read it like bytes.
-    """
-    import ray.util
-
-    ray.util.register_serializer(Array, serializer=_array_fields, deserializer=_array_from_fields)
-
-
-# A record's (name, Array, data) triples.
-_Content = tuple[tuple[str, Array, Any], ...]
-# What a record's arrays were when they were last put into Ray's object store, by id(record):
-# (its content, the ObjectRef). An entry goes when its record does (weakref.finalize), so an
-# id is never that of another record.
-_PUT_RECORDS: dict[int, tuple[_Content, Any]] = {}
-_PUT_LOCK = threading.Lock()
-# Puts run in a thread of their own: a put inside Ray's serialization of a message would
-# reset that serialization's thread-local state (the object references it contains).
-_PUTTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ray-put")
-
-
-def _unchanged(put: _Content, now: _Content) -> bool:
-    """Whether a record holds the very arrays and bytes it held when put."""
-    return len(put) == len(now) and all(
-        a == b and x is y and p is q for (a, x, p), (b, y, q) in zip(put, now, strict=True)
-    )
-
-
-def _record_reference(record: ArrayRecord) -> tuple[Any]:
-    """Ray serializer of an ``ArrayRecord``: a reference to its arrays in the object store.
-
-    The arrays are put once per record, and again only if the record changes (other
-    arrays, or an array's ``data`` replaced): a model sent to K devices is put once.
-    """
-    import ray
-
-    content = tuple((name, array, array.data) for name, array in record.items())
-    with _PUT_LOCK:
-        entry = _PUT_RECORDS.get(id(record))
-        if entry is None or not _unchanged(entry[0], content):
-            reference = _PUTTER.submit(ray.put, dict(record.items())).result()
-            if entry is None:
-                weakref.finalize(record, _PUT_RECORDS.pop, id(record), None)
-            entry = (content, reference)
-            _PUT_RECORDS[id(record)] = entry
-    return (entry[1],)
-
-
-def _record_from_reference(fields: tuple[Any]) -> ArrayRecord:
-    """Ray deserializer: the ``ArrayRecord`` of the referenced arrays, read in place."""
-    import ray
-
-    (reference,) = fields
-    record = ArrayRecord()
-    for name, array in ray.get(reference).items():
-        record[name] = array  # ArrayRecord(dict) rebuilds each Array, refusing memoryview data
-    return record
-
-
-def put_records_once() -> None:
-    """Make Ray put each ``ArrayRecord`` this process sends into its object store once.
-
-    For the process that sends one model in many messages (the ServerApp in the
-    Simulation Engine): each message then carries a reference to the model, which the
-    receiving actor reads in place, instead of a copy of its bytes. Needs
-    :func:`send_arrays_out_of_band` too. A record must not change its arrays' bytes in
-    place once sent (replacing an array or its ``data`` is seen).
-    """
-    import ray.util
-
-    ray.util.register_serializer(
-        ArrayRecord, serializer=_record_reference, deserializer=_record_from_reference
-    )
-
-
-def in_ray_worker() -> bool:
-    """Whether this process is a Ray worker or driver: Ray imported (wholly) and initialised.
-
-    Does not import Ray, so a deployed SuperNode does not pay for it.
-    """
-    is_initialized = getattr(sys.modules.get("ray"), "is_initialized", None)
-    return is_initialized is not None and is_initialized()

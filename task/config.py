@@ -260,6 +260,12 @@ _KEYS = (
     Key("cell-radius-m", 200.0, "cell radius", above=0),
     Key("frame-s", 0.01, "uplink and downlink TDMA frame length", above=0),
     Key("fading", False, "schedule on this round's fading sample instead of the average rate"),
+    Key(
+        "ray-zero-copy",
+        True,
+        "carry model and gradient arrays through Ray's object store without copies "
+        "(simulation only)",
+    ),
 )
 
 KEYS: dict[str, Key] = {key.name: key for key in _KEYS}

@@ -1,13 +1,10 @@
 """Real ``feel simulate`` runs with injected faults: determinism, kill and resume, a stop."""
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,18 +24,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc"),
 ]
-
-
-@pytest.fixture
-def tmpdir():
-    """A short TMPDIR (Ray's socket paths must stay under 107 bytes) marking the test's
-    processes; what a failed test leaves running is killed, not left to the next test."""
-    path = tempfile.mkdtemp(prefix="fr", dir="/tmp")
-    yield path
-    for pid in processes_mentioning(path):  # what a failed test left behind
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def freeze(flwr_home):
