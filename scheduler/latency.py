@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-if TYPE_CHECKING:  # latency reads an instance; the instance checks itself with latency
-    from scheduler.instance import Instance
+
+class InstanceLike(Protocol):
+    """What the latency model reads of a scheduling instance (:class:`scheduler.Instance`).
+
+    A protocol rather than the class itself: the instance checks its own time scales with
+    this model, so the model does not import it.
+    """
+
+    scenario: str
+    gradient_bits: float
+    min_batch: int
+    max_batch: int
+    devices: Mapping[str, np.ndarray]
+
+    @property
+    def num_devices(self) -> int:
+        """Number of devices K."""
 
 
-def compute_s(instance: Instance, batches: ArrayLike) -> np.ndarray:
+def compute_s(instance: InstanceLike, batches: ArrayLike) -> np.ndarray:
     """Local gradient computation latency of each device for ``batches``.
 
     CPU: B_k C / f_k (Eq. 9). GPU: flat t_l up to B_th, then t_l + c (B_k - B_th) (Eq. 27).
@@ -26,7 +42,7 @@ def compute_s(instance: Instance, batches: ArrayLike) -> np.ndarray:
     return d["latency_floor_s"] + d["latency_slope_s"] * excess
 
 
-def update_s(instance: Instance) -> np.ndarray:
+def update_s(instance: InstanceLike) -> np.ndarray:
     """Local model update latency: M / f_k (Eq. 12) or the measured GPU update time (Eq. 28)."""
     d = instance.devices
     if instance.scenario == "cpu":
@@ -34,12 +50,12 @@ def update_s(instance: Instance) -> np.ndarray:
     return d["update_s"].copy()
 
 
-def uplink_airtime_s(instance: Instance) -> np.ndarray:
+def uplink_airtime_s(instance: InstanceLike) -> np.ndarray:
     """Upload time s / R_k^U with the whole frame, so that Eq. (10) is airtime / slot fraction."""
     return instance.gradient_bits / instance.devices["uplink_rate_bps"]
 
 
-def downlink_airtime_s(instance: Instance) -> np.ndarray:
+def downlink_airtime_s(instance: InstanceLike) -> np.ndarray:
     """Download time s / R_k^D with the whole frame (Eq. 11 with tau_k^D = T_f^D)."""
     return instance.gradient_bits / instance.devices["downlink_rate_bps"]
 
@@ -59,7 +75,7 @@ class LinearCompute:
     upper: float
 
 
-def linear_compute(instance: Instance) -> LinearCompute:
+def linear_compute(instance: InstanceLike) -> LinearCompute:
     """Return the linear compute model of ``instance`` and its batch bounds.
 
     A device whose whole batch range costs under 1e-12 of its upload airtime gets its

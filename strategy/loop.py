@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from logging import INFO, WARNING
+from logging import INFO
 from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from strategy.exchange import Exchange
+from strategy.hooks import OwnRoundLoop
 from strategy.instance import InstanceSettings, build_instance
 from strategy.phases import PhaseClock
 from strategy.profiles import ProfileCollector, ProfileQueryOut, Profiles
-from strategy.record import LatencySplit, RoundRecord
+from strategy.record import RoundRecord
+from strategy.replies import usable_updates
 from strategy.rounds import (
     Charge,
     DeviceUpdate,
@@ -31,14 +31,14 @@ from strategy.rounds import (
     RoundUpdate,
     TrainingState,
 )
-from strategy.validation import TooFewDevicesError, check_update, error_summary
+from strategy.validation import TooFewDevicesError
 from task.arrays import array_record
-from task.protocol import TRAIN_GRADIENT, ReplyError, TrainInstruction, TrainReply
+from task.protocol import TRAIN_GRADIENT, TrainInstruction
 
 EvaluateFn = Any  # Callable[[int, ArrayRecord], MetricRecord | None], as in Flower
 
 
-class FeelStrategy(Strategy):
+class FeelStrategy(OwnRoundLoop):
     """Federated edge learning with gradient averaging (Sec. II-A, steps 1-5).
 
     :meth:`start` runs the rounds. Each one collects the devices' profiles, lets ``policy``
@@ -306,46 +306,10 @@ class FeelStrategy(Strategy):
     def _check(
         self, plan: RoundPlan, replies: dict[int, Message]
     ) -> tuple[list[DeviceUpdate], dict[str, str]]:
-        """Decode and check the train replies (:func:`~strategy.validation.check_update`).
-
-        Returns the usable updates in partition-id order and, for every other device (at
-        the profile query too), its partition id and why it was left out: an error reply,
-        no reply at all, a reply that fails the checks, or a split of the model between
-        update and buffers unlike the other devices'.
-        """
-        updates: list[DeviceUpdate] = []
-        excluded = dict(plan.excluded)
-        for node_id, assigned in zip(plan.node_ids, plan.allocation.batch_sizes, strict=True):
-            pid, reply = plan.partition_of(node_id), replies.get(node_id)
-            try:
-                if reply is None:
-                    raise ReplyError("no reply before the timeout")
-                if reply.has_error():
-                    raise ReplyError(f"error: {error_summary(reply.error.reason)}")
-                decoded = TrainReply.from_record(reply.content, self.message_type)
-                check_update(decoded, plan.model, int(assigned), self.message_type)
-            except ReplyError as exc:
-                _exclude(excluded, pid, node_id, str(exc))
-                continue
-            updates.append(
-                DeviceUpdate(
-                    node_id,
-                    pid,
-                    int(decoded.weight),
-                    decoded.train_loss,
-                    decoded.update,
-                    decoded.buffers,
-                )
-            )
-        layouts = Counter(frozenset(u.arrays) for u in updates)
-        common = layouts.most_common(1)[0][0] if updates else frozenset()
-        for u in updates:
-            if frozenset(u.arrays) != common:
-                reason = "splits the model unlike the other devices"
-                _exclude(excluded, u.partition_id, u.node_id, reason)
-        updates = [u for u in updates if frozenset(u.arrays) == common]
+        """Return the usable updates (:func:`~strategy.replies.usable_updates`): min_devices."""
+        updates, excluded = usable_updates(plan, replies, self.message_type)
         self._require_devices(plan.server_round, len(updates), excluded)
-        return updates, dict(sorted(excluded.items(), key=lambda item: (len(item[0]), item[0])))
+        return updates, excluded
 
     # -- step 5: apply -------------------------------------------------------------------
 
@@ -386,29 +350,8 @@ class FeelStrategy(Strategy):
 
     def _advance(self, plan: RoundPlan, update: RoundUpdate, excluded: dict) -> RoundRecord:
         """Advance the simulated clock by the charged latency (Eq. 15); keep the round's record."""
-        charge = update.charge
-        latency = float(charge.charged.round_latency_s)
-        split = LatencySplit.from_critical_path(charge.charged.critical_path)
-        self.state.sim_time_s += latency
-        record = RoundRecord(
-            round=plan.server_round,
-            policy=str(charge.charged.policy),
-            sim_time_s=self.state.sim_time_s,
-            round_latency_s=latency,
-            compute_latency_s=split.compute_s,
-            uplink_latency_s=split.uplink_s,
-            downlink_latency_s=split.downlink_s,
-            partition_ids=list(charge.partition_ids),
-            participants=list(charge.participants),
-            excluded=excluded,
-            batch_sizes=[int(b) for b in charge.scheduled.batch_sizes],
-            uplink_slots_s=[float(t) for t in charge.scheduled.uplink_slots_s],
-            downlink_slots_s=[float(t) for t in charge.scheduled.downlink_slots_s],
-            global_batch=update.global_batch,
-            learning_rate=update.learning_rate,
-            efficiency=float(charge.charged.efficiency),
-            train_loss=update.train_loss,
-        )
+        self.state.sim_time_s += float(update.charge.charged.round_latency_s)
+        record = update.record(plan.server_round, excluded, self.state.sim_time_s)
         self.state.records.append(record)
         return record
 
@@ -429,38 +372,6 @@ class FeelStrategy(Strategy):
         if metrics is not None:
             result.evaluate_metrics_serverapp[server_round] = metrics
         return metrics
-
-    # -- Flower's hooks ------------------------------------------------------------------
-
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        """Not used: a FEEL round is planned from the devices' profiles inside :meth:`start`."""
-        raise TypeError("FeelStrategy plans each round from the profiles: run it with start()")
-
-    def aggregate_train(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """Not used: :meth:`start` checks and applies the replies."""
-        raise TypeError("FeelStrategy applies each round inside start()")
-
-    def configure_evaluate(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> Iterable[Message]:
-        """No federated evaluation: the server evaluates on the held-out split."""
-        return []
-
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        """No federated evaluation."""
-        return None
-
-
-def _exclude(excluded: dict[str, str], partition_id: int, node_id: int, reason: str) -> None:
-    """Record that the device is left out of this round, and warn."""
-    excluded[str(partition_id)] = reason
-    log(WARNING, "round: device %d (node %d) excluded: %s", partition_id, node_id, reason)
 
 
 def _averaged_buffers(

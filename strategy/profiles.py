@@ -15,8 +15,8 @@ from flwr.supercore import log
 
 from strategy.exchange import Exchange
 from strategy.instance import InstanceSettings
-from strategy.validation import ReplyError, check_profile, error_summary
-from task.protocol import PROFILE_QUERY, ProfileQuery, profile_report
+from strategy.validation import check_profile, error_summary, exclude
+from task.protocol import PROFILE_QUERY, ProfileQuery, ReplyError, profile_report
 
 # Seconds between checks for connecting nodes.
 NODE_POLL_S = 1.0
@@ -89,14 +89,14 @@ class ProfileCollector:
             except ReplyError as exc:
                 device = report.get("partition-id")
                 label = str(device) if type(device) is int else f"node {node_id}"
-                _exclude(excluded, node_id, str(exc), label)
+                exclude(excluded, label, node_id, str(exc))
                 continue
             profiles[node_id] = report
         claims = Counter(p["partition-id"] for p in profiles.values())
         for node_id, report in list(profiles.items()):
             pid = report["partition-id"]
             if claims[pid] > 1:
-                _exclude(excluded, node_id, f"partition id {pid} claimed twice", str(pid))
+                exclude(excluded, str(pid), node_id, f"partition id {pid} claimed twice")
                 del profiles[node_id]
         self._exclude_lost(excluded, lost, profiles)
         self.partitions.update({n: p["partition-id"] for n, p in profiles.items()})
@@ -148,10 +148,4 @@ class ProfileCollector:
                     pid,
                 )
                 continue
-            _exclude(excluded, node_id, reason, f"node {node_id}" if pid is None else str(pid))
-
-
-def _exclude(excluded: dict[str, str], node_id: int, reason: str, device: str) -> None:
-    """Record that ``device`` (on ``node_id``) is left out of this round, and warn."""
-    excluded[device] = reason
-    log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)
+            exclude(excluded, f"node {node_id}" if pid is None else str(pid), node_id, reason)

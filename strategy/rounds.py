@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp.strategy import Result
 
 from scheduler import Allocation, Instance
-from strategy.record import RoundRecord
+from strategy.record import LatencySplit, RoundRecord
 from task.arrays import record_views
 
 
@@ -94,6 +94,30 @@ class RoundUpdate:
     global_batch: int
     learning_rate: float
     train_loss: float
+
+    def record(self, server_round: int, excluded: dict[str, str], sim_time_s: float) -> RoundRecord:
+        """Return the round's record, the clock at ``sim_time_s`` once it is charged."""
+        charge = self.charge
+        split = LatencySplit.from_critical_path(charge.charged.critical_path)
+        return RoundRecord(
+            round=server_round,
+            policy=str(charge.charged.policy),
+            sim_time_s=sim_time_s,
+            round_latency_s=float(charge.charged.round_latency_s),
+            compute_latency_s=split.compute_s,
+            uplink_latency_s=split.uplink_s,
+            downlink_latency_s=split.downlink_s,
+            partition_ids=list(charge.partition_ids),
+            participants=list(charge.participants),
+            excluded=excluded,
+            batch_sizes=[int(b) for b in charge.scheduled.batch_sizes],
+            uplink_slots_s=[float(t) for t in charge.scheduled.uplink_slots_s],
+            downlink_slots_s=[float(t) for t in charge.scheduled.downlink_slots_s],
+            global_batch=self.global_batch,
+            learning_rate=self.learning_rate,
+            efficiency=float(charge.charged.efficiency),
+            train_loss=self.train_loss,
+        )
 
 
 @dataclass

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from logging import WARNING
 from typing import Any
 
 import numpy as np
+from flwr.supercore import log
 
 from scheduler import Instance
 from strategy.instance import COMPUTE_FIELDS, InstanceSettings, build_instance
@@ -125,3 +127,9 @@ def check_update(
     missing = sorted(set(model) - set(reply.update) - set(reply.buffers))
     if missing:
         raise ReplyError(f"{update_key} lacks {missing[0]!r}")
+
+
+def exclude(excluded: dict[str, str], device: str, node_id: int, reason: str) -> None:
+    """Record in ``excluded`` that ``device`` (on ``node_id``) is left out of the round; warn."""
+    excluded[device] = reason
+    log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)
