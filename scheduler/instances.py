@@ -8,7 +8,8 @@ from scheduler.channel import ChannelParams, average_rate_bps, path_gain
 from scheduler.instance import Instance
 
 # Paper's CPU frequencies (Sec. VI-B): equal thirds of 0.7, 1.4 and 2.1 GHz.
-CPU_HZ = (0.7e9, 1.4e9, 2.1e9)
+# The device clocks of Sec. VI-B, each held by a third of the devices.
+CPU_HZ_TIERS = (0.7e9, 1.4e9, 2.1e9)
 
 
 def random_instance(
@@ -34,13 +35,13 @@ def random_instance(
     rate = average_rate_bps(path_gain(distance), params)
     bits = float(parameters * bits_per_element)
     per_sample = k * bits / np.median(rate) / max_batch  # seconds per sample, comparable scale
-    speed = np.asarray(CPU_HZ)[np.arange(k) % 3] / CPU_HZ[1]
+    speed = np.asarray(CPU_HZ_TIERS)[np.arange(k) % 3] / CPU_HZ_TIERS[1]
     devices = {"uplink_rate_bps": rate, "downlink_rate_bps": rate}
     if scenario == "cpu":
-        cpu_hz = speed * CPU_HZ[1]
+        cpu_hz = speed * CPU_HZ_TIERS[1]
         devices |= {
             "cpu_hz": cpu_hz,
-            "cycles_per_sample": per_sample * CPU_HZ[1] * rng.uniform(0.5, 2.0, k),
+            "cycles_per_sample": per_sample * CPU_HZ_TIERS[1] * rng.uniform(0.5, 2.0, k),
             "update_cycles": np.full(k, 2.0 * parameters),
         }
     else:

@@ -7,21 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps
-
-# Scheduler field -> profile key, per scenario (see the message contract).
-COMPUTE_FIELDS = {
-    "cpu": {
-        "cpu_hz": "cpu-hz",
-        "cycles_per_sample": "cycles-per-sample",
-        "update_cycles": "update-cycles",
-    },
-    "gpu": {
-        "latency_floor_s": "latency-floor-s",
-        "latency_slope_s": "latency-slope-s",
-        "batch_threshold": "batch-threshold",
-        "update_s": "update-s",
-    },
-}
+from task.protocol import COMPUTE_FIELDS
 
 
 @dataclass(frozen=True)

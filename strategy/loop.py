@@ -166,7 +166,8 @@ class FeelStrategy(OwnRoundLoop):
             if asked is None and self._goes_on(0.0, server_round, num_rounds):
                 asked = self.profiles.ask(grid, server_round + 1)
             last = server_round == num_rounds or self.complete
-            result.arrays = update.arrays or result.arrays
+            if update.arrays is not None:
+                result.arrays = update.arrays
             result.train_metrics_clientapp[server_round] = record.to_metric_record()
             due = last or server_round % eval_every == 0
             metrics = self._evaluate(result, evaluate_fn, server_round, result.arrays, due)

@@ -18,20 +18,18 @@ import numpy as np
 from flwr.supercore import log
 
 from scheduler import Instance
-from strategy.instance import COMPUTE_FIELDS, InstanceSettings, build_instance
+from strategy.instance import InstanceSettings, build_instance
 from task.protocol import (
     BUFFERS,
+    COMPUTE_FIELDS,
+    PROFILE_INTEGERS,
+    PROFILE_NUMBERS,
     UPDATE_KEYS,
     WEIGHT_KEYS,
     ReplyError,
     TrainReply,
     is_number,
 )
-
-# Profile keys every report needs besides the scenario's compute fields (message contract).
-PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")
-# Profile numbers that must be whole.
-PROFILE_INTEGERS = ("partition-id", "num-examples")
 
 
 class TooFewDevicesError(RuntimeError):

@@ -51,6 +51,25 @@ BATCH_SIZE, NUM_EXAMPLES, TRAIN_LOSS, PARTITION_ID = (
     "train-loss",
     "partition-id",
 )
+# Profile keys of every report, and those that must be whole numbers.
+PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")
+PROFILE_INTEGERS = ("partition-id", "num-examples")
+# Scheduler field -> profile key of the compute profile, per scenario.
+COMPUTE_FIELDS = {
+    "cpu": {
+        "cpu_hz": "cpu-hz",
+        "cycles_per_sample": "cycles-per-sample",
+        "update_cycles": "update-cycles",
+    },
+    "gpu": {
+        "latency_floor_s": "latency-floor-s",
+        "latency_slope_s": "latency-slope-s",
+        "batch_threshold": "batch-threshold",
+        "update_s": "update-s",
+    },
+}
+
+
 # The update record and the weighing metric of each train message type.
 UPDATE_KEYS = {TRAIN_GRADIENT: GRADS, TRAIN_EPOCH: ARRAYS}
 WEIGHT_KEYS = {TRAIN_GRADIENT: BATCH_SIZE, TRAIN_EPOCH: NUM_EXAMPLES}

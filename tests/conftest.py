@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 from hypothesis import settings
-from test_simulate_e2e import processes_mentioning
+from support.processes import processes_mentioning
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from scheduler.channel import path_gain
+from scheduler.instances import CPU_HZ_TIERS
 from task.errors import ConfigError
 from task.seeding import stream_rng
 
 # CPU clocks of the three equal groups of devices, by partition id (Sec. VI-B).
-CPU_HZ_TIERS = (0.7e9, 1.4e9, 2.1e9)
 # Devices are drawn uniformly in the annulus between this distance and the cell radius:
 # PL = 128.1 + 37.6 log10(d[km]) models a macro cell and diverges at d -> 0.
 MIN_DISTANCE_M = 10.0

@@ -1,0 +1,54 @@
+"""Seeded runs give the rounds recorded before the architecture redesign (commit d86b7c7).
+
+``tests/data/golden/<scheme>.jsonl`` holds the rows of ``rounds.jsonl`` (wall-clock fields
+left out) of ``--rounds 5 --clients 4 --seed 3`` runs through the in-process grid, which
+gives the same rows as Flower's Simulation Engine for these runs (checked when recorded).
+The schedule and the simulated clock must match exactly; losses and accuracies too, up to
+floating-point noise in the last bits.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from support.paths import TESTS
+
+from cli.compare.runner import run_inprocess
+from task.config import resolve_run_config
+
+GOLDEN = TESTS / "data" / "golden"
+SCHEMES = {
+    "proposed": {},
+    "full": {"scheme": "full", "equal-slots": True},
+    "random": {"scheme": "random"},
+    "model-feel": {"scheme": "model-feel"},
+    "individual": {"scheme": "individual"},
+}
+EXACT = ("batch_sizes", "uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
+WALL_CLOCK = ("wall_time_s", "round_wall_time_s", "wall_phases_s")
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name", SCHEMES)
+def test_seeded_run_matches_the_recorded_rounds(tmp_path, name):
+    config = resolve_run_config(
+        {"num-server-rounds": 5, "seed": 3, "min-nodes": 4, "results-dir": str(tmp_path)}
+        | SCHEMES[name]
+    )
+    run_inprocess(config, clients=4)
+    rows = _rows(tmp_path / "rounds.jsonl")
+    golden = _rows(GOLDEN / f"{name}.jsonl")
+    assert len(rows) == len(golden)
+    for row, expected in zip(rows, golden, strict=True):
+        for field in EXACT:
+            assert row[field] == expected[field], (row["round"], field)
+        others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_CLOCK)}
+        assert set(others) | set(EXACT) == set(expected)
+        for field, value in others.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(expected[field], rel=1e-9), (row["round"], field)
+            else:
+                assert value == expected[field], (row["round"], field)

@@ -1,0 +1,40 @@
+"""A model, a sound profile report and the train-reply check, as the strategy applies them."""
+
+import numpy as np
+
+from scheduler.channel import path_gain
+from strategy.validation import check_update
+from task.protocol import TRAIN_GRADIENT, TrainReply
+
+MODEL = {
+    "w": np.zeros((2, 3), np.float32),
+    "b": np.zeros(3, np.float32),
+    "bn.mean": np.zeros(3, np.float32),
+    "bn.count": np.array(0, np.int64),
+}
+
+
+PARAMETERS = ("w", "b")
+
+
+def profile(**changes):
+    report = {
+        "partition-id": 1,
+        "num-examples": 50,
+        "scenario": "cpu",
+        "path-gain": float(path_gain(100.0)),
+        "fading-up": 1.0,
+        "fading-down": 0.5,
+        "cpu-hz": 1e9,
+        "cycles-per-sample": 1e6,
+        "update-cycles": 1e4,
+    }
+    report.update(changes)
+    return {k: v for k, v in report.items() if v is not None}
+
+
+def check(content, assigned=8, message_type=TRAIN_GRADIENT):
+    """Decode a train reply and check it against MODEL, as the strategy does."""
+    reply = TrainReply.from_record(content, message_type)
+    check_update(reply, MODEL, assigned, message_type)
+    return reply

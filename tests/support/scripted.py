@@ -1,0 +1,94 @@
+"""A scripted ClientApp, a stub policy and a FeelStrategy for them: strategy tests without torch."""
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from scheduler import evaluate, optimal_downlink_slots, optimal_uplink_slots
+from scheduler.channel import path_gain
+from strategy import FeelStrategy, InstanceSettings
+
+BATCHES = [2, 6]
+
+
+class StubPolicy:
+    """Fixed per-device batches with the optimal slots for them; records its instances."""
+
+    name = "stub"
+
+    def __init__(self):
+        self.instances = []
+
+    def allocate(self, instance, round_index=0):
+        self.instances.append(instance)
+        batches = np.array(BATCHES[: instance.num_devices])
+        return evaluate(
+            instance,
+            batches,
+            optimal_uplink_slots(instance, batches),
+            optimal_downlink_slots(instance),
+            policy=self.name,
+        )
+
+
+def scripted_client(fail_train_on=()):
+    """Partition i reports distance 50(i+1) m and gradient i+1; BN mean 10(i+1)."""
+    app = ClientApp()
+
+    @app.query("profile")
+    def profile(msg, context):
+        pid = int(context.node_config["partition-id"])
+        report = {
+            "partition-id": pid,
+            "num-examples": 50,
+            "scenario": "cpu",
+            "path-gain": float(path_gain(50.0 * (pid + 1))),
+            "fading-up": 1.0,
+            "fading-down": 1.0,
+            "cpu-hz": 1e9,
+            "cycles-per-sample": 1e6,
+            "update-cycles": 1e4,
+        }
+        return Message(RecordDict({"profile": ConfigRecord(report)}), reply_to=msg)
+
+    @app.train()
+    def train(msg, context):
+        pid = int(context.node_config["partition-id"])
+        if pid in fail_train_on:
+            raise RuntimeError("device lost")
+        batch = int(msg.content["config"]["batch-size"])
+        content = {
+            "grads": ArrayRecord({"w": Array(np.full(2, pid + 1.0, np.float32))}),
+            "buffers": ArrayRecord(
+                {
+                    "bn.running_mean": Array(np.full(2, 10.0 * (pid + 1), np.float32)),
+                    "bn.num_batches_tracked": Array(np.array(1, np.int64)),
+                }
+            ),
+            "metrics": MetricRecord(
+                {"batch-size": batch, "train-loss": float(pid), "partition-id": pid}
+            ),
+        }
+        return Message(RecordDict(content), reply_to=msg)
+
+    return app
+
+
+def initial_arrays():
+    return ArrayRecord(
+        {
+            "w": Array(np.zeros(2, np.float32)),
+            "bn.running_mean": Array(np.zeros(2, np.float32)),
+            "bn.num_batches_tracked": Array(np.array(0, np.int64)),
+        }
+    )
+
+
+def make_strategy(policy=None):
+    return FeelStrategy(
+        policy=policy or StubPolicy(),
+        settings=InstanceSettings("cpu", gradient_size_bits=32e4),
+        learning_rate=0.1,
+        base_batch=2,
+        gradient_bits=8,
+    )
