@@ -40,7 +40,7 @@ from task.protocol import (
     TRAIN_LOSS,
     ProfileQuery,
     TrainInstruction,
-    profile_record,
+    profile_reply_record,
     train_reply_record,
 )
 from task.transport import enable_ray_transport, in_ray_worker
@@ -93,7 +93,7 @@ def query_profile(msg: Message, context: Context) -> Message:
         **context.state[PROFILE_STATE],
         **fading_fields(node.config["seed"], node.partition_id, server_round),
     }
-    reply = profile_record(inject_profile(report, node.config, server_round))
+    reply = profile_reply_record(inject_profile(report, node.config, server_round))
     return Message(reply, reply_to=msg)
 
 

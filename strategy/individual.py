@@ -115,7 +115,7 @@ class IndividualStrategy(ModelFeelStrategy):
     def _select(self, profiles: Profiles) -> Profiles:
         """Train the devices that have not stopped (the plan keeps every profile)."""
         stopped = self.converged()
-        return {n: p for n, p in profiles.items() if int(p["partition-id"]) not in stopped}
+        return {n: p for n, p in profiles.items() if p.partition_id not in stopped}
 
     def _arrays_for(self, partition_id: int, arrays: ArrayRecord) -> ArrayRecord:
         """Return the device's own model, or the initial model before its first epoch."""
@@ -132,13 +132,13 @@ class IndividualStrategy(ModelFeelStrategy):
 
     def _exchange(self, plan: RoundPlan, compute_s: float) -> Charge:
         """Charge the exchange of every device's model after ``compute_s`` of compute."""
-        reports = [p for p in plan.profiles.values() if int(p["partition-id"]) in self._local]
+        reports = [p for p in plan.profiles.values() if p.partition_id in self._local]
         instance = Instance.from_dict(build_instance(reports, self._round_settings(reports)))
-        examples = np.array([p["num-examples"] for p in reports])
+        examples = np.array([p.num_examples for p in reports])
         ready = np.full(len(reports), compute_s)
         slots = exchange_slots(instance, ready, equal=self.policy.equal_slots)
         allocation = exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
-        partitions = [int(p["partition-id"]) for p in reports]
+        partitions = [p.partition_id for p in reports]
         return Charge(partitions, partitions, allocation, allocation)
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:

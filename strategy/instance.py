@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps
-from task.protocol import COMPUTE_FIELDS
+from task.protocol import COMPUTE_FIELDS, ProfileReport
 
 
 @dataclass(frozen=True)
@@ -40,47 +39,41 @@ class InstanceSettings:
     fading: bool = False
 
 
-def link_rates(profile: Mapping[str, Any], settings: InstanceSettings) -> tuple[float, float]:
+def link_rates(report: ProfileReport, settings: InstanceSettings) -> tuple[float, float]:
     """Uplink and downlink rates R_k^U, R_k^D in bit/s of one device.
 
     Eq. (5)/(6) from the large-scale path gain, or W log2(1 + SNR |h|^2) with the reported
-    fading samples when ``settings.fading`` is set.
+    fading sample when ``settings.fading``.
     """
-    gain = float(profile["path-gain"])
     if settings.fading:
-        up = instantaneous_rate_bps(gain, float(profile["fading-up"]), settings.channel)
-        down = instantaneous_rate_bps(gain, float(profile["fading-down"]), settings.channel)
+        up = instantaneous_rate_bps(report.path_gain, report.fading_up, settings.channel)
+        down = instantaneous_rate_bps(report.path_gain, report.fading_down, settings.channel)
         return float(up), float(down)
-    rate = float(average_rate_bps(gain, settings.channel))
+    rate = float(average_rate_bps(report.path_gain, settings.channel))
     return rate, rate
 
 
-def device_entry(profile: Mapping[str, Any], settings: InstanceSettings) -> dict[str, float]:
+def device_entry(report: ProfileReport, settings: InstanceSettings) -> dict[str, float]:
     """One device of the instance: its link rates and its compute profile.
 
     Raises
     ------
     ValueError
-        If the report is for another scenario or lacks a field.
+        If the report is for another scenario.
     """
-    pid = profile.get("partition-id", "?")
-    if profile.get("scenario") != settings.scenario:
+    if report.scenario != settings.scenario:
         raise ValueError(
-            f"partition {pid}: profile scenario {profile.get('scenario')!r} "
+            f"partition {report.partition_id}: profile scenario {report.scenario!r} "
             f"but the run uses {settings.scenario!r}"
         )
-    try:
-        up, down = link_rates(profile, settings)
-        compute = {
-            name: float(profile[key]) for name, key in COMPUTE_FIELDS[settings.scenario].items()
-        }
-    except KeyError as exc:
-        raise ValueError(f"partition {pid}: profile lacks {exc.args[0]!r}") from None
+    up, down = link_rates(report, settings)
+    fields = COMPUTE_FIELDS[settings.scenario]
+    compute = {name: report.compute[key] for name, key in fields.items()}
     return {"uplink_rate_bps": up, "downlink_rate_bps": down, **compute}
 
 
-def build_instance(profiles: Sequence[Mapping[str, Any]], settings: InstanceSettings) -> dict:
-    """Return the scheduler's JSON instance for ``profiles``, devices in the given order."""
+def build_instance(reports: Sequence[ProfileReport], settings: InstanceSettings) -> dict:
+    """Return the scheduler's JSON instance for ``reports``, devices in the given order."""
     return {
         "scenario": settings.scenario,
         "gradient_bits": settings.gradient_size_bits,
@@ -88,5 +81,5 @@ def build_instance(profiles: Sequence[Mapping[str, Any]], settings: InstanceSett
         "downlink_frame_s": settings.frame_s,
         "min_batch": settings.min_batch,
         "max_batch": settings.max_batch,
-        "devices": [device_entry(p, settings) for p in profiles],
+        "devices": [device_entry(r, settings) for r in reports],
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from logging import INFO
 from typing import Any
@@ -33,9 +33,10 @@ from strategy.rounds import (
 )
 from strategy.validation import TooFewDevicesError
 from task.arrays import array_record
-from task.protocol import TRAIN_GRADIENT, TrainInstruction
+from task.protocol import TRAIN_GRADIENT, ProfileReport, TrainInstruction
 
-EvaluateFn = Any  # Callable[[int, ArrayRecord], MetricRecord | None], as in Flower
+# Centralized evaluation of the global model after a round, as in Flower's Strategy.start.
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
 class FeelStrategy(OwnRoundLoop):
@@ -247,7 +248,7 @@ class FeelStrategy(OwnRoundLoop):
         return RoundPlan(
             server_round,
             list(chosen),
-            [int(p["partition-id"]) for p in reports],
+            [p.partition_id for p in reports],
             profiles,
             instance,
             allocation,
@@ -255,9 +256,9 @@ class FeelStrategy(OwnRoundLoop):
             excluded,
         )
 
-    def _round_settings(self, reports: Iterable[dict[str, Any]]) -> InstanceSettings:
+    def _round_settings(self, reports: Iterable[ProfileReport]) -> InstanceSettings:
         """Return the settings with B^max capped at the smallest local dataset (B_k <= N_k)."""
-        smallest = min(int(p["num-examples"]) for p in reports)
+        smallest = min(p.num_examples for p in reports)
         return replace(self.settings, max_batch=min(self.settings.max_batch, smallest))
 
     def _select(self, profiles: Profiles) -> Profiles:
@@ -265,7 +266,7 @@ class FeelStrategy(OwnRoundLoop):
         return profiles
 
     def _allocate(
-        self, instance: Instance, reports: list[dict[str, Any]], server_round: int
+        self, instance: Instance, reports: list[ProfileReport], server_round: int
     ) -> Allocation:
         """Return the round's batches and slots: the policy's allocation of ``instance``."""
         return self.policy.allocate(instance, round_index=server_round - 1)

@@ -18,7 +18,7 @@ from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
 from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
 from task.arrays import array_record
-from task.protocol import TRAIN_EPOCH, TrainInstruction
+from task.protocol import TRAIN_EPOCH, ProfileReport, TrainInstruction
 from task.quantize import stochastic_quantize
 from task.seeding import stream_rng
 
@@ -123,10 +123,10 @@ class ModelFeelStrategy(FeelStrategy):
         )
 
     def _allocate(
-        self, instance: Instance, reports: list[dict[str, Any]], server_round: int
+        self, instance: Instance, reports: list[ProfileReport], server_round: int
     ) -> Allocation:
         """Return the epoch-and-exchange latencies of the devices' local datasets."""
-        return self.policy.allocate(instance, np.array([p["num-examples"] for p in reports]))
+        return self.policy.allocate(instance, np.array([p.num_examples for p in reports]))
 
     def _restrict(self, plan: RoundPlan, indices: list[int]) -> Allocation:
         """Re-evaluate the round for the devices at ``indices``, keeping their slots."""

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
-from typing import Any
 
 from flwr.app import Message
 from flwr.serverapp import Grid
@@ -16,12 +15,12 @@ from flwr.supercore import log
 from strategy.exchange import Exchange
 from strategy.instance import InstanceSettings
 from strategy.validation import check_profile, error_summary, exclude
-from task.protocol import PROFILE_QUERY, ProfileQuery, ReplyError, profile_report
+from task.protocol import PROFILE_QUERY, ProfileQuery, ProfileReport, ReplyError, profile_fields
 
 # Seconds between checks for connecting nodes.
 NODE_POLL_S = 1.0
 # Node id -> profile report, in partition-id order.
-Profiles = dict[int, dict[str, Any]]
+Profiles = dict[int, ProfileReport]
 
 
 @dataclass(frozen=True)
@@ -83,24 +82,22 @@ class ProfileCollector:
             if reply.has_error():
                 lost[node_id] = f"error: {error_summary(reply.error.reason)}"
                 continue
-            report = profile_report(reply.content)
+            fields = profile_fields(reply.content)
             try:
-                check_profile(report, self.settings)
+                profiles[node_id] = check_profile(fields, self.settings)
             except ReplyError as exc:
-                device = report.get("partition-id")
+                device = fields.get("partition-id")
                 label = str(device) if type(device) is int else f"node {node_id}"
                 exclude(excluded, label, node_id, str(exc))
-                continue
-            profiles[node_id] = report
-        claims = Counter(p["partition-id"] for p in profiles.values())
+        claims = Counter(p.partition_id for p in profiles.values())
         for node_id, report in list(profiles.items()):
-            pid = report["partition-id"]
+            pid = report.partition_id
             if claims[pid] > 1:
                 exclude(excluded, str(pid), node_id, f"partition id {pid} claimed twice")
                 del profiles[node_id]
         self._exclude_lost(excluded, lost, profiles)
-        self.partitions.update({n: p["partition-id"] for n, p in profiles.items()})
-        return dict(sorted(profiles.items(), key=lambda item: item[1]["partition-id"])), excluded
+        self.partitions.update({n: p.partition_id for n, p in profiles.items()})
+        return dict(sorted(profiles.items(), key=lambda item: item[1].partition_id)), excluded
 
     def _await_nodes(self, grid: Grid, server_round: int) -> list[int]:
         """Return the connected nodes; the first time, once ``min_nodes`` are (or on timeout).
@@ -136,7 +133,7 @@ class ProfileCollector:
         reports this round is the old node id of a device that came back (asked ahead,
         before it dropped out): the device takes part, so it is only logged.
         """
-        reported = {p["partition-id"] for p in profiles.values()}
+        reported = {p.partition_id for p in profiles.values()}
         for node_id, reason in lost.items():
             pid = self.partitions.get(node_id)
             if pid in reported:

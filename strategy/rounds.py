@@ -14,6 +14,7 @@ from flwr.serverapp.strategy import Result
 from scheduler import Allocation, Instance
 from strategy.record import LatencySplit, RoundRecord
 from task.arrays import record_views
+from task.protocol import ProfileReport
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RoundPlan:
     server_round: int
     node_ids: list[int]
     partition_ids: list[int]
-    profiles: dict[int, dict[str, Any]]
+    profiles: dict[int, ProfileReport]
     instance: Instance
     allocation: Allocation
     arrays: ArrayRecord

@@ -9,7 +9,6 @@ remain, stops with :class:`TooFewDevicesError` before the round is applied.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from logging import WARNING
 from typing import Any
@@ -21,14 +20,11 @@ from scheduler import Instance
 from strategy.instance import InstanceSettings, build_instance
 from task.protocol import (
     BUFFERS,
-    COMPUTE_FIELDS,
-    PROFILE_INTEGERS,
-    PROFILE_NUMBERS,
     UPDATE_KEYS,
     WEIGHT_KEYS,
+    ProfileReport,
     ReplyError,
     TrainReply,
-    is_number,
 )
 
 
@@ -49,11 +45,11 @@ def error_summary(reason: str) -> str:
     return message.removesuffix("'>") if found else last
 
 
-def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> None:
-    """Check a ``query.profile`` report before it is scheduled.
+def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> ProfileReport:
+    """Decode a ``query.profile`` report and check it before it is scheduled.
 
-    Every number must be present, finite and non-negative; ids and dataset sizes whole; the
-    device must hold at least ``min_batch`` examples; and the report must make a valid
+    Its numbers must be sound (:meth:`~task.protocol.ProfileReport.from_fields`), the
+    device must hold at least ``min_batch`` examples, and the report must make a valid
     one-device scheduling instance (the scheduler's own checks: scenario, positive rates and
     clocks, latencies in range).
 
@@ -62,26 +58,16 @@ def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> None
     ReplyError
         Naming the first bad key and its value.
     """
-    for key in (*PROFILE_NUMBERS, *COMPUTE_FIELDS[settings.scenario].values()):
-        if key not in report:
-            raise ReplyError(f"profile lacks {key!r}")
-        value = report[key]
-        if not is_number(value):
-            raise ReplyError(f"profile {key!r} is not a number: {value!r}")
-        if not math.isfinite(value):
-            raise ReplyError(f"profile {key!r} is not finite: {value!r}")
-        if value < 0:
-            raise ReplyError(f"profile {key!r} is negative: {value!r}")
-        if key in PROFILE_INTEGERS and value != int(value):
-            raise ReplyError(f"profile {key!r} is not a whole number: {value!r}")
-    if report["num-examples"] < settings.min_batch:
+    decoded = ProfileReport.from_fields(report, settings.scenario)
+    if decoded.num_examples < settings.min_batch:
         raise ReplyError(
-            f"holds {report['num-examples']} examples, fewer than min-batch {settings.min_batch}"
+            f"holds {decoded.num_examples} examples, fewer than min-batch {settings.min_batch}"
         )
     try:
-        Instance.from_dict(build_instance([report], settings))
+        Instance.from_dict(build_instance([decoded], settings))
     except ValueError as exc:
         raise ReplyError(f"profile: {exc}") from None
+    return decoded
 
 
 def _check_arrays(

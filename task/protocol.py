@@ -95,13 +95,98 @@ class ProfileQuery:
         return cls(int(content[CONFIG]["server-round"]))
 
 
-def profile_record(report: Mapping[str, Any]) -> RecordDict:
-    """Return the content of a device's reply to ``query.profile``."""
+def profile_reply_record(report: Mapping[str, Any]) -> RecordDict:
+    """Return the content of a device's reply to ``query.profile`` with ``report``'s fields.
+
+    The fields as the device has them, sound or not (an injected fault corrupts them).
+    """
     return RecordDict({PROFILE: ConfigRecord(dict(report))})
 
 
-def profile_report(content: RecordDict) -> dict[str, Any]:
-    """Return the report of a ``query.profile`` reply (empty if it has none)."""
+@dataclass(frozen=True)
+class ProfileReport:
+    """A decoded profile report: what the scheduler needs of one device this round.
+
+    Attributes
+    ----------
+    partition_id, num_examples
+        The device's partition and its size N_k.
+    scenario
+        The compute model the device reports for (as sent; the strategy checks it).
+    path_gain
+        Large-scale path gain of the device's link (Sec. VI-A).
+    fading_up, fading_down
+        This round's Rayleigh fading powers |h|^2 of the uplink and the downlink.
+    compute
+        The scenario's compute fields by profile key (:data:`COMPUTE_FIELDS`).
+    """
+
+    partition_id: int
+    num_examples: int
+    scenario: Any
+    path_gain: float
+    fading_up: float
+    fading_down: float
+    compute: dict[str, float]
+
+    def fields(self) -> dict[str, Any]:
+        """Return the report's fields by profile key."""
+        return {
+            PARTITION_ID: self.partition_id,
+            NUM_EXAMPLES: self.num_examples,
+            "scenario": self.scenario,
+            "path-gain": self.path_gain,
+            "fading-up": self.fading_up,
+            "fading-down": self.fading_down,
+            **self.compute,
+        }
+
+    def to_record(self) -> RecordDict:
+        """Return the content of the reply that carries this report."""
+        return profile_reply_record(self.fields())
+
+    @classmethod
+    def from_fields(cls, report: Mapping[str, Any], scenario: str) -> ProfileReport:
+        """Read a report of a run in ``scenario``.
+
+        Every number must be present, finite and non-negative, and ids and dataset sizes
+        whole.
+
+        Raises
+        ------
+        ReplyError
+            Naming the first bad key and its value.
+        """
+        for key in (*PROFILE_NUMBERS, *COMPUTE_FIELDS[scenario].values()):
+            if key not in report:
+                raise ReplyError(f"profile lacks {key!r}")
+            value = report[key]
+            if not is_number(value):
+                raise ReplyError(f"profile {key!r} is not a number: {value!r}")
+            if not math.isfinite(value):
+                raise ReplyError(f"profile {key!r} is not finite: {value!r}")
+            if value < 0:
+                raise ReplyError(f"profile {key!r} is negative: {value!r}")
+            if key in PROFILE_INTEGERS and value != int(value):
+                raise ReplyError(f"profile {key!r} is not a whole number: {value!r}")
+        return cls(
+            int(report[PARTITION_ID]),
+            int(report[NUM_EXAMPLES]),
+            report.get("scenario"),
+            float(report["path-gain"]),
+            float(report["fading-up"]),
+            float(report["fading-down"]),
+            {key: float(report[key]) for key in COMPUTE_FIELDS[scenario].values()},
+        )
+
+    @classmethod
+    def from_record(cls, content: RecordDict, scenario: str) -> ProfileReport:
+        """Decode a ``query.profile`` reply of a run in ``scenario`` (:meth:`from_fields`)."""
+        return cls.from_fields(profile_fields(content), scenario)
+
+
+def profile_fields(content: RecordDict) -> dict[str, Any]:
+    """Return the fields of a ``query.profile`` reply as sent (none if it has no report)."""
     return dict(content.config_records.get(PROFILE, {}))
 
 

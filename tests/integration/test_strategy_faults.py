@@ -41,11 +41,19 @@ def claims_partition_1(reply):
     return reply
 
 
+def record_of(arrays):
+    """An ArrayRecord holding these very Arrays (``ArrayRecord(dict)`` would rebuild them)."""
+    record = ArrayRecord()
+    for name, array in arrays.items():
+        record[name] = array
+    return record
+
+
 def relabelled(reply):
     """Send the gradient of ``w`` as a buffer and a BN statistic as the gradient."""
     grads, buffers = reply.content["grads"], reply.content["buffers"]
-    reply.content["grads"] = ArrayRecord({"bn.running_mean": buffers["bn.running_mean"]})
-    reply.content["buffers"] = ArrayRecord(
+    reply.content["grads"] = record_of({"bn.running_mean": buffers["bn.running_mean"]})
+    reply.content["buffers"] = record_of(
         {"w": grads["w"], "bn.num_batches_tracked": buffers["bn.num_batches_tracked"]}
     )
     return reply

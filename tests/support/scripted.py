@@ -1,12 +1,21 @@
 """A scripted ClientApp, a stub policy and a FeelStrategy for them: strategy tests without torch."""
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, Message
 from flwr.clientapp import ClientApp
 
 from scheduler import evaluate, optimal_downlink_slots, optimal_uplink_slots
 from scheduler.channel import path_gain
 from strategy import FeelStrategy, InstanceSettings
+from task.protocol import (
+    BATCH_SIZE,
+    PARTITION_ID,
+    TRAIN_GRADIENT,
+    TRAIN_LOSS,
+    ProfileReport,
+    TrainInstruction,
+    train_reply_record,
+)
 
 BATCHES = [2, 6]
 
@@ -38,38 +47,27 @@ def scripted_client(fail_train_on=()):
     @app.query("profile")
     def profile(msg, context):
         pid = int(context.node_config["partition-id"])
-        report = {
-            "partition-id": pid,
-            "num-examples": 50,
-            "scenario": "cpu",
-            "path-gain": float(path_gain(50.0 * (pid + 1))),
-            "fading-up": 1.0,
-            "fading-down": 1.0,
-            "cpu-hz": 1e9,
-            "cycles-per-sample": 1e6,
-            "update-cycles": 1e4,
-        }
-        return Message(RecordDict({"profile": ConfigRecord(report)}), reply_to=msg)
+        compute = {"cpu-hz": 1e9, "cycles-per-sample": 1e6, "update-cycles": 1e4}
+        gain = float(path_gain(50.0 * (pid + 1)))
+        report = ProfileReport(pid, 50, "cpu", gain, 1.0, 1.0, compute)
+        return Message(report.to_record(), reply_to=msg)
 
     @app.train()
     def train(msg, context):
         pid = int(context.node_config["partition-id"])
         if pid in fail_train_on:
             raise RuntimeError("device lost")
-        batch = int(msg.content["config"]["batch-size"])
-        content = {
-            "grads": ArrayRecord({"w": Array(np.full(2, pid + 1.0, np.float32))}),
-            "buffers": ArrayRecord(
-                {
-                    "bn.running_mean": Array(np.full(2, 10.0 * (pid + 1), np.float32)),
-                    "bn.num_batches_tracked": Array(np.array(1, np.int64)),
-                }
-            ),
-            "metrics": MetricRecord(
-                {"batch-size": batch, "train-loss": float(pid), "partition-id": pid}
-            ),
-        }
-        return Message(RecordDict(content), reply_to=msg)
+        batch = TrainInstruction.from_record(msg.content).batch_size
+        content = train_reply_record(
+            TRAIN_GRADIENT,
+            {"w": np.full(2, pid + 1.0, np.float32)},
+            {BATCH_SIZE: batch, TRAIN_LOSS: float(pid), PARTITION_ID: pid},
+            buffers={
+                "bn.running_mean": np.full(2, 10.0 * (pid + 1), np.float32),
+                "bn.num_batches_tracked": np.array(1, np.int64),
+            },
+        )
+        return Message(content, reply_to=msg)
 
     return app
 

@@ -4,11 +4,12 @@ import pytest
 from scheduler import Instance
 from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps, path_gain
 from strategy.instance import InstanceSettings, build_instance, device_entry, link_rates
+from task.protocol import ProfileReport, ReplyError
 
 GAIN = float(path_gain(120.0))
 
 
-def cpu_profile(pid=0, **extra):
+def cpu_fields(pid=0, **extra):
     return {
         "partition-id": pid,
         "num-examples": 100,
@@ -21,6 +22,10 @@ def cpu_profile(pid=0, **extra):
         "update-cycles": 1e5,
         **extra,
     }
+
+
+def cpu_profile(pid=0, **extra):
+    return ProfileReport.from_fields(cpu_fields(pid, **extra), "cpu")
 
 
 def test_average_rate_from_path_gain_by_default():
@@ -37,16 +42,19 @@ def test_fading_uses_this_rounds_samples_per_link():
 
 
 def test_gpu_profile_maps_to_gpu_fields():
-    profile = {
+    fields = {
         "partition-id": 3,
+        "num-examples": 100,
         "scenario": "gpu",
         "path-gain": GAIN,
+        "fading-up": 1.0,
+        "fading-down": 1.0,
         "latency-floor-s": 0.01,
         "latency-slope-s": 1e-4,
         "batch-threshold": 32,
         "update-s": 1e-3,
     }
-    entry = device_entry(profile, InstanceSettings("gpu", 1e6))
+    entry = device_entry(ProfileReport.from_fields(fields, "gpu"), InstanceSettings("gpu", 1e6))
     assert entry["latency_floor_s"] == 0.01 and entry["batch_threshold"] == 32.0
     assert set(entry) == {
         "uplink_rate_bps",
@@ -64,10 +72,16 @@ def test_scenario_mismatch_names_the_partition():
 
 
 def test_missing_field_is_named():
-    profile = cpu_profile(1)
-    del profile["cpu-hz"]
-    with pytest.raises(ValueError, match="partition 1: profile lacks 'cpu-hz'"):
-        device_entry(profile, InstanceSettings("cpu", 1e6))
+    fields = cpu_fields(1)
+    del fields["cpu-hz"]
+    with pytest.raises(ReplyError, match="profile lacks 'cpu-hz'"):
+        ProfileReport.from_fields(fields, "cpu")
+
+
+def test_report_round_trips_through_its_record():
+    report = cpu_profile(2)
+    assert ProfileReport.from_record(report.to_record(), "cpu") == report
+    assert report.fields() == cpu_fields(2)
 
 
 def test_instance_is_accepted_by_the_scheduler_in_given_order():
