@@ -27,7 +27,9 @@ from client.local import (
     model_state,
     profile,
     reproducible_torch,
+    sent_gradient,
 )
+from task.codec import EncodedTensor
 from task.protocol import (
     ARRAYS,
     BATCH_SIZE,
@@ -62,7 +64,7 @@ def _reply(
     msg: Message,
     node: Node,
     message_type: str,
-    update: Mapping[str, np.ndarray],
+    update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
 ) -> Message:
@@ -99,7 +101,10 @@ def query_profile(msg: Message, context: Context) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Compute the local gradient of the global model on the assigned batch size."""
+    """Compute the local gradient of the global model on the assigned batch size; send it.
+
+    Below 32 gradient bits the reply carries the encoded gradient (:mod:`task.codec`).
+    """
     node = _node(context)
     task = TrainInstruction.from_record(msg.content)
     kept = int(context.state[SAMPLING_STATE]["cursor"]) if SAMPLING_STATE in context.state else 0
@@ -109,8 +114,6 @@ def train(msg: Message, context: Context) -> Message:
         node,
         model_state(msg.content[ARRAYS]),
         batch_size=int(task.batch_size),
-        bits=int(task.gradient_bits or node.config["gradient-bits"]),
-        server_round=task.server_round,
         cursor=cursor,
     )
     context.state[SAMPLING_STATE] = MetricRecord({"cursor": result.cursor})
@@ -120,7 +123,9 @@ def train(msg: Message, context: Context) -> Message:
         PARTITION_ID: node.partition_id,
     }
     grads, metrics = inject_train(result.grads, metrics, node.config, task.server_round)
-    return _reply(msg, node, TRAIN_GRADIENT, grads, metrics, result.buffers)
+    bits = int(task.gradient_bits or node.config["gradient-bits"])
+    sent = sent_gradient(node, grads, bits, task.server_round)
+    return _reply(msg, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
 
 
 @app.train("epoch")

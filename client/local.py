@@ -19,8 +19,10 @@ from flwr.app import ArrayRecord
 from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
 from client.fleet.devices import KNOWN_FIELDS
 from task.arrays import record_views
+from task.codec import EncodedTensor, encode_arrays
 from task.config import DEFAULTS, resolve_run_config
 from task.errors import ConfigError
+from task.quantize import FULL_PRECISION_BITS
 from task.seeding import stream_rng
 
 # The node-config keys every device has (set by the simulation engine, or ``--node-config``).
@@ -274,7 +276,7 @@ class LocalGradient:
     Attributes
     ----------
     grads
-        Gradient per parameter name, quantized to ``bits`` bits when ``bits < 32``.
+        Gradient per parameter name (float32; :func:`sent_gradient` encodes it).
     buffers
         Batch-normalisation buffers after the step, keyed like the ``state_dict``.
     loss
@@ -296,11 +298,9 @@ def local_gradient(
     node: Node,
     state: Mapping[str, Any],
     batch_size: int,
-    bits: int,
-    server_round: int,
     cursor: int,
 ) -> LocalGradient:
-    """Compute and quantize g_k on the next local batch (Steps 1-2 of Sec. II-A).
+    """Compute g_k on the next local batch (Step 1 of Sec. II-A).
 
     Parameters
     ----------
@@ -310,14 +310,9 @@ def local_gradient(
         The global model's ``state_dict`` (parameters and BN buffers) as torch tensors.
     batch_size
         The assigned B_k.
-    bits
-        Quantization bits b per gradient element; 32 sends float32 unchanged.
-    server_round
-        The round, which with the seed and partition keys the quantization noise.
     cursor
         Examples this device consumed in earlier rounds.
     """
-    from task.quantize import stochastic_quantize
     from task.sampling import next_batch
     from task.training import compute_gradient, resolve_device
 
@@ -331,6 +326,19 @@ def local_gradient(
         data.y_train[examples],
         resolve_device(config["device"]),
     )
-    rng = stream_rng("client.quantize", config["seed"], pid, server_round)
-    grads = {name: stochastic_quantize(grad, bits, rng) for name, grad in grads.items()}
     return LocalGradient(grads, buffers, loss, len(batch), cursor)
+
+
+def sent_gradient(
+    node: Node, grads: Mapping[str, np.ndarray], bits: int, server_round: int
+) -> Mapping[str, np.ndarray] | dict[str, EncodedTensor]:
+    """Return g_k as the device uploads it (Step 2 of Sec. II-A, Eq. 10).
+
+    Plain float32 at ``bits = 32``; below, each tensor encoded to ``bits`` bits per element
+    (:func:`task.codec.encode_arrays`), the rounding drawn from a stream keyed by the seed,
+    the partition and ``server_round``, so that a resumed run sends the same payload.
+    """
+    if bits >= FULL_PRECISION_BITS:
+        return grads
+    rng = stream_rng("client.quantize", node.config["seed"], node.partition_id, server_round)
+    return encode_arrays(grads, bits, rng)

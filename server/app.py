@@ -23,7 +23,7 @@ from strategy import TrainingState
 from task.arrays import array_record
 from task.config import resolve_run_config
 from task.data import load_dataset
-from task.flops import parameter_count
+from task.flops import parameter_count, parameter_shapes
 from task.models import build_model
 from task.training import resolve_device
 from task.transport import enable_ray_transport
@@ -55,7 +55,7 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     data = load_dataset(config["dataset"], config["data-dir"] or None)
     model = build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
     num_params = parameter_count(model)
-    strategy = build_strategy(config, num_params)
+    strategy = build_strategy(config, parameter_shapes(model))
     evaluator = Evaluator(
         copy.deepcopy(model), data.x_test, data.y_test, resolve_device(config["device"])
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from scheduler.channel import ChannelParams
 from strategy import FeelStrategy, InstanceSettings, build_scheme_strategy
+from strategy.schemes import MODEL_SCHEMES
+from task.codec import encoded_bits
 
 
 def channel_params(config: Mapping[str, Any]) -> ChannelParams:
@@ -19,11 +21,24 @@ def channel_params(config: Mapping[str, Any]) -> ChannelParams:
     )
 
 
-def instance_settings(config: Mapping[str, Any], num_params: int) -> InstanceSettings:
-    """Return the instance settings, with gradient size s = b * p (Sec. III-B)."""
+def upload_bits(config: Mapping[str, Any]) -> int:
+    """Return the bits per element of the scheme's exchanges: model-bits or gradient-bits."""
+    return config["model-bits" if config["scheme"] in MODEL_SCHEMES else "gradient-bits"]
+
+
+def instance_settings(
+    config: Mapping[str, Any], shapes: Iterable[tuple[int, ...]]
+) -> InstanceSettings:
+    """Return the instance settings for a model whose parameters have ``shapes``.
+
+    The size s of an upload and a download (Eqs. 10-11) is the encoded size of a gradient,
+    or of a model for the model-based schemes, at the run config's bits
+    (:func:`task.codec.encoded_bits`): ``b p`` at 32 bits, the packed levels plus the
+    per-tensor floats below (Sec. III-B).
+    """
     return InstanceSettings(
         scenario=config["scenario"],
-        gradient_size_bits=float(config["gradient-bits"] * num_params),
+        gradient_size_bits=float(encoded_bits(shapes, upload_bits(config))),
         frame_s=config["frame-s"],
         min_batch=config["min-batch"],
         max_batch=config["max-batch"],
@@ -32,6 +47,6 @@ def instance_settings(config: Mapping[str, Any], num_params: int) -> InstanceSet
     )
 
 
-def build_strategy(config: Mapping[str, Any], num_params: int) -> FeelStrategy:
-    """Build the strategy of the run config's scheme for a model of ``num_params`` parameters."""
-    return build_scheme_strategy(config, instance_settings(config, num_params))
+def build_strategy(config: Mapping[str, Any], shapes: Iterable[tuple[int, ...]]) -> FeelStrategy:
+    """Build the strategy of the run config's scheme for a model with parameter ``shapes``."""
+    return build_scheme_strategy(config, instance_settings(config, shapes))

@@ -4,8 +4,8 @@ The model-based schemes use the paper's latency model (Sec. III-B, V-B) with the
 whole local epoch in place of one batch: an epoch of N_k examples in mini-batches of b
 costs the compute of each mini-batch (Eq. 9 or 27) plus one model update per step (Eq. 12 or
 28); on a CPU that is N_k C / f_k + ceil(N_k / b) M / f_k. A model has as many elements as a
-gradient, so with the same b bits per element its upload and download take the airtime of
-Eq. (10)-(11).
+gradient; its upload and download, of the encoded size at model-bits (the instance's s),
+take the airtime of Eq. (10)-(11).
 """
 
 from __future__ import annotations

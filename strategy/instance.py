@@ -18,7 +18,9 @@ class InstanceSettings:
     scenario
         ``"cpu"`` or ``"gpu"``.
     gradient_size_bits
-        Size s = b * p of one gradient in bits (Sec. III-B).
+        Size s in bits of one upload and one download (Sec. III-B, Eqs. 10-11): the encoded
+        gradient at gradient-bits, or for the model-based schemes the encoded model at
+        model-bits (:func:`task.codec.encoded_bits`; b * p at 32 bits).
     frame_s
         Uplink and downlink TDMA frame lengths T_f^U = T_f^D.
     min_batch, max_batch

@@ -58,7 +58,8 @@ class FeelStrategy(OwnRoundLoop):
     learning_rate, base_batch
         Base learning rate eta0 and the global batch B0 at which it applies.
     gradient_bits
-        Bits per gradient element b sent to the devices (they quantize below 32).
+        Bits per gradient element b sent to the devices (below 32 they send the gradient
+        encoded, :mod:`task.codec`).
     min_nodes
         Nodes to wait for before the first round (at most ``timeout`` seconds).
     timeout

@@ -18,8 +18,8 @@ from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
 from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
 from task.arrays import array_record
+from task.codec import transmitted
 from task.protocol import TRAIN_EPOCH, ProfileReport, TrainInstruction
-from task.quantize import stochastic_quantize
 from task.seeding import stream_rng
 
 Arrays = Mapping[str, np.ndarray]
@@ -55,14 +55,14 @@ def uploaded_model(
 ) -> dict[str, np.ndarray]:
     """Return what the server receives when a device sends ``local`` with ``bits`` per element.
 
-    The device sends its update ``local - reference`` quantized like a gradient
-    (:func:`task.quantize.stochastic_quantize`, unchanged at 32 bits); integer buffers
-    (BatchNorm's step counter) travel exactly.
+    The device sends its update ``local - reference``, below 32 bits encoded like a gradient
+    and decoded by the server (:func:`task.codec.transmitted`; its size is the s of
+    Eq. 10 at model-bits); integer buffers (BatchNorm's step counter) travel exactly.
     """
     return {
         name: value
         if not np.issubdtype(value.dtype, np.floating)
-        else reference[name] + stochastic_quantize(value - reference[name], bits, rng)
+        else reference[name] + transmitted(value - reference[name], bits, rng)
         for name, value in local.items()
     }
 
@@ -74,8 +74,8 @@ class ModelFeelStrategy(FeelStrategy):
     mini-batches of ``local_batch`` and learning rate eta0 sqrt(b / B0) (the square-root law
     of Sec. III-A applied to the local steps), and uploads its model; the server averages the
     models weighted by local dataset size n_k / n. The simulated clock advances by the epoch
-    compute plus the model upload and download (:mod:`strategy.epochs`) with the same bits per
-    element as the gradient schemes and equal or min-max slots.
+    compute plus the model upload and download (:mod:`strategy.epochs`) of the encoded model
+    size at ``model_bits`` (the settings' upload size) and equal or min-max slots.
 
     Parameters
     ----------
@@ -85,11 +85,13 @@ class ModelFeelStrategy(FeelStrategy):
         Mini-batch size b of the local steps.
     equal_slots
         Share each frame equally instead of with the min-max slots.
+    model_bits
+        Bits per element of the model updates uploaded (run-config ``model-bits``).
     seed
         Seed of the upload quantization.
     **options
-        Further options of :class:`~strategy.loop.FeelStrategy` (``gradient_bits``, the bits
-        per model element; ``min_nodes``, ``timeout``, ``time_budget_s``, ``min_devices``).
+        Further options of :class:`~strategy.loop.FeelStrategy` (``min_nodes``, ``timeout``,
+        ``time_budget_s``, ``min_devices``).
     """
 
     message_type = TRAIN_EPOCH
@@ -103,6 +105,7 @@ class ModelFeelStrategy(FeelStrategy):
         local_batch: int,
         *,
         equal_slots: bool = False,
+        model_bits: int = 32,
         seed: int = 0,
         **options: Any,
     ) -> None:
@@ -110,6 +113,7 @@ class ModelFeelStrategy(FeelStrategy):
         super().__init__(schedule, settings, learning_rate, base_batch, **options)
         self.local_batch = local_batch
         self.local_learning_rate = scaled_learning_rate(learning_rate, local_batch, base_batch)
+        self.model_bits = model_bits
         self.seed = seed
 
     def summary(self) -> None:
@@ -148,7 +152,7 @@ class ModelFeelStrategy(FeelStrategy):
     def _received(self, plan: RoundPlan, partition_id: int, local: Arrays) -> dict:
         """Return what the server gets of a device's model after the quantized upload."""
         rng = stream_rng("strategy.upload", self.seed, partition_id, plan.server_round)
-        return uploaded_model(local, plan.model, self.gradient_bits, rng)
+        return uploaded_model(local, plan.model, self.model_bits, rng)
 
     def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg)."""

@@ -106,7 +106,6 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "settings": settings,
         "learning_rate": config["learning-rate"],
         "base_batch": config["base-batch"],
-        "gradient_bits": config["gradient-bits"],
         "min_nodes": config["min-nodes"],
         "timeout": config["round-timeout-s"],
         "time_budget_s": config["time-budget-s"],
@@ -114,10 +113,12 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
     }
     scheme = config["scheme"]
     if scheme not in MODEL_SCHEMES:
-        return FeelStrategy(policy=scheme_policy(config), **shared)
+        policy = scheme_policy(config)
+        return FeelStrategy(policy=policy, gradient_bits=config["gradient-bits"], **shared)
     options: dict[str, Any] = {
         "local_batch": config["local-batch"],
         "equal_slots": config["equal-slots"],
+        "model_bits": config["model-bits"],
         "seed": config["seed"],
     }
     if scheme == "individual":

@@ -236,7 +236,16 @@ _KEYS = (
     Key(
         "gradient-bits",
         32,
-        "bits b per gradient element; below 32 gradients are quantized",
+        "bits b per element of the gradient uploads and the global gradient broadcast; "
+        "below 32 gradients travel stochastically quantized and bit-packed",
+        low=1,
+        high=32,
+    ),
+    Key(
+        "model-bits",
+        32,
+        "bits per element of the model uploads and downloads of model-feel and individual; "
+        "below 32 the model update travels quantized and bit-packed",
         low=1,
         high=32,
     ),

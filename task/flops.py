@@ -46,6 +46,11 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def parameter_shapes(model: nn.Module) -> list[tuple[int, ...]]:
+    """Return the shapes of the trainable parameters, the tensors of a gradient."""
+    return [tuple(p.shape) for p in model.parameters() if p.requires_grad]
+
+
 def training_flops_per_sample(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     """FLOPs of one forward and backward pass per sample, the workload behind C in Eq. (9).
 

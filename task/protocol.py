@@ -5,14 +5,18 @@ message type       server -> device                device -> server
 =================  ==============================  ===========================================
 ``query.profile``  :class:`ProfileQuery`           ``profile``: partition, size, path gain,
                                                    this round's fading, compute profile
-``train``          :class:`TrainInstruction`       :class:`TrainReply` with ``grads`` (and
-                   (batch size, gradient bits)     ``buffers``, BN statistics after the step)
+``train``          :class:`TrainInstruction`       :class:`TrainReply` with ``grads``, or
+                   (batch size, gradient bits)     below 32 bits ``encoded`` and ``encoding``
+                                                   (:func:`encoded_records`); and ``buffers``,
+                                                   BN statistics after the step
 ``train.epoch``    :class:`TrainInstruction`       :class:`TrainReply` with ``arrays`` (the
                    (local batch, learning rate)    model after one local epoch)
 =================  ==============================  ===========================================
 
 Every train message carries the model to start from (``arrays``) and the device's sampling
 cursor, so that a device keeps no state. Record and metric keys are defined here once.
+Below 32 bits a gradient travels encoded (:mod:`task.codec`): per tensor its packed levels
+and its floats, whose bits are the s of Eq. (10); the server decodes them here.
 Decoding a reply raises :class:`ReplyError`, whose message is the reason the device is left
 out of the round.
 """
@@ -28,6 +32,8 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
 
 from task.arrays import array_record, array_view
+from task.codec import EncodedTensor, decode
+from task.quantize import FULL_PRECISION_BITS
 
 PROFILE_QUERY = "query.profile"
 TRAIN_GRADIENT = MessageType.TRAIN
@@ -42,6 +48,10 @@ ARRAYS, CONFIG, PROFILE, GRADS, BUFFERS, METRICS = (
     "buffers",
     "metrics",
 )
+# Records of an encoded update: its arrays, and its bits and tensor shapes.
+ENCODED, ENCODING = "encoded", "encoding"
+# Suffixes of a tensor's entries in those records, and the config key of the bits.
+LEVELS, FLOATS, SHAPE, BITS = "/levels", "/floats", "/shape", "bits"
 # Config key of the sampling cursor in a train message.
 SAMPLE_CURSOR = "sample-cursor"
 # Metric keys of a train reply.
@@ -229,14 +239,31 @@ class TrainInstruction:
         return cls(**{k: v for k, v in fields.items() if v is not None})
 
 
+def encoded_records(encoded: Mapping[str, EncodedTensor]) -> dict[str, Any]:
+    """Return the ``encoded`` and ``encoding`` records of an update encoded below 32 bits."""
+    arrays = {}
+    config: dict[str, Any] = {BITS: next(iter(encoded.values())).bits if encoded else 0}
+    for name, tensor in encoded.items():
+        arrays[name + LEVELS], arrays[name + FLOATS] = tensor.packed, tensor.floats
+        config[name + SHAPE] = list(tensor.shape)
+    return {ENCODED: array_record(arrays), ENCODING: ConfigRecord(config)}
+
+
 def train_reply_record(
     message_type: str,
-    update: Mapping[str, np.ndarray],
+    update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
 ) -> RecordDict:
-    """Return the content of a device's reply to a train message of ``message_type``."""
-    content = {UPDATE_KEYS[message_type]: array_record(update)}
+    """Return the content of a device's reply to a train message of ``message_type``.
+
+    ``update`` holds plain arrays, or :class:`~task.codec.EncodedTensor` values (an update
+    sent below 32 bits), which go into :func:`encoded_records`.
+    """
+    encoded = any(isinstance(value, EncodedTensor) for value in update.values())
+    content = (
+        encoded_records(update) if encoded else {UPDATE_KEYS[message_type]: array_record(update)}
+    )
     if buffers is not None:
         content[BUFFERS] = array_record(buffers)
     content[METRICS] = MetricRecord(dict(metrics))
@@ -250,7 +277,7 @@ class TrainReply:
     Attributes
     ----------
     update
-        The gradient or the local model, as read-only arrays.
+        The gradient (decoded when sent encoded) or the local model, as read-only arrays.
     buffers
         BatchNorm statistics after the step; empty when not sent.
     weight
@@ -263,6 +290,7 @@ class TrainReply:
     buffers: dict[str, np.ndarray]
     weight: float
     train_loss: float
+    bits: int = FULL_PRECISION_BITS
 
     @classmethod
     def from_record(cls, content: RecordDict, message_type: str) -> TrainReply:
@@ -276,11 +304,14 @@ class TrainReply:
         metrics = _record(content, METRICS, MetricRecord)
         weight = _metric(metrics, WEIGHT_KEYS[message_type])
         loss = _metric(metrics, TRAIN_LOSS)
-        key = UPDATE_KEYS[message_type]
-        update = _decoded(_record(content, key, ArrayRecord), key)
+        key, bits = UPDATE_KEYS[message_type], FULL_PRECISION_BITS
+        if ENCODED in content or ENCODING in content:
+            update, bits = decoded_update(content)
+        else:
+            update = _decoded(_record(content, key, ArrayRecord), key)
         has_buffers = BUFFERS in content
         buffers = _decoded(_record(content, BUFFERS, ArrayRecord), BUFFERS) if has_buffers else {}
-        return cls(update, buffers, weight, float(loss))
+        return cls(update, buffers, weight, float(loss), bits)
 
 
 def _record(content: RecordDict, key: str, kind: type) -> Any:
@@ -317,3 +348,34 @@ def _decoded(record: ArrayRecord, what: str) -> dict[str, np.ndarray]:
         except (ValueError, TypeError) as exc:
             raise ReplyError(f"{what} {name!r} does not decode: {exc}") from None
     return arrays
+
+
+def decoded_update(content: RecordDict) -> tuple[dict[str, np.ndarray], int]:
+    """Decode the ``encoded`` update of a reply (:func:`encoded_records`); return it and b.
+
+    Raises
+    ------
+    ReplyError
+        If a record is missing, a tensor lacks a part, or a part does not fit its shape.
+    """
+    arrays = _decoded(_record(content, ENCODED, ArrayRecord), ENCODED)
+    config = _record(content, ENCODING, ConfigRecord)
+    bits = config.get(BITS)
+    if not isinstance(bits, int) or isinstance(bits, bool):
+        raise ReplyError(f"{ENCODING} {BITS!r} is not an integer: {bits!r}")
+    names = [key.removesuffix(SHAPE) for key in config if key.endswith(SHAPE)]
+    update = {}
+    for name in names:
+        if name + LEVELS not in arrays or name + FLOATS not in arrays:
+            raise ReplyError(f"{ENCODED} lacks the levels or floats of {name!r}")
+        shape = tuple(int(n) for n in config[name + SHAPE])
+        tensor = EncodedTensor(bits, shape, arrays[name + LEVELS], arrays[name + FLOATS])
+        try:
+            tensor.check()
+        except ValueError as exc:
+            raise ReplyError(f"{ENCODED} {name!r} does not decode: {exc}") from None
+        update[name] = decode(tensor)
+        update[name].flags.writeable = False
+    if len(arrays) != 2 * len(names):
+        raise ReplyError(f"{ENCODED} holds arrays without a shape in {ENCODING}")
+    return update, bits

@@ -21,6 +21,7 @@ from cli.errors import UsageError
 GRID_KEYS = (
     "scheme",
     "partition",
+    "gradient-bits",
     "seed",
     "num-server-rounds",
     "time-budget-s",
@@ -44,13 +45,21 @@ def _csv(kind: type) -> Any:
     return parse
 
 
+class _Joined(argparse.Action):
+    """Store the values of an ``nargs="+"`` option of comma-separated lists as one tuple."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, tuple(v for items in values for v in items))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand (without importing torch or flwr)."""
     parser = subparsers.add_parser(
         "compare",
         help="run every scheme over a grid and write Table II, Figs. 3-5 and comparison.md",
-        description="Run every scheme with the same seeds over a grid of (K, partition) cells "
-        "and write comparison.json, comparison.md and the figures (Table II, Figs. 3-5).",
+        description="Run every scheme with the same seeds over a grid of "
+        "(K, partition, gradient bits) cells and write comparison.json, comparison.md "
+        "and the figures (Table II, Figs. 3-5).",
     )
     add = parser.add_argument
     add(
@@ -70,6 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_csv(str),
         metavar="NAMES",
         help="comma-separated partitions (default: iid,shards)",
+    )
+    add(
+        "--gradient-bits",
+        type=_csv(int),
+        nargs="+",
+        action=_Joined,
+        metavar="BITS",
+        help="gradient bits b of the cells, e.g. 32 8 1 or 32,8,1 (default: 32)",
     )
     add(
         "--rounds",
@@ -158,6 +175,7 @@ def settings_from(args: argparse.Namespace) -> Any:
         "schemes": args.schemes,
         "clients": args.clients,
         "partitions": args.partitions,
+        "gradient_bits": args.gradient_bits,
         "rounds": args.rounds,
         "target_accuracy": args.target_accuracy,
         "repeats": args.repeats,
@@ -195,6 +213,7 @@ def _check(settings: Any) -> None:
         ("--schemes", settings.schemes),
         ("--clients", settings.clients),
         ("--partitions", settings.partitions),
+        ("--gradient-bits", settings.gradient_bits),
     ):
         if not values:
             raise UsageError(option, "must name at least one value")
@@ -216,6 +235,9 @@ def _check(settings: Any) -> None:
     for k in settings.clients:
         if k < 1:
             raise UsageError("--clients", f"must be >= 1, got {k}")
+    for bits in settings.gradient_bits:
+        if not 1 <= bits <= 32:
+            raise UsageError("--gradient-bits", f"must be between 1 and 32, got {bits}")
     for partition in settings.partitions:
         if partition not in PARTITION_NAMES:
             raise UsageError(

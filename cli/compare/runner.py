@@ -50,6 +50,7 @@ def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str
         **settings.run_config,
         "scheme": spec.scheme,
         "partition": spec.partition,
+        "gradient-bits": spec.gradient_bits,
         "seed": spec.seed,
         "min-nodes": spec.clients,
         "num-server-rounds": settings.rounds,

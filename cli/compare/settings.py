@@ -11,6 +11,8 @@ Defaults, and why (the paper gives no value for any of them):
 - ``repeats = 2``: two seeds, so the table gives mean ± std (a seed draws another fleet,
   partition, initial model and sampling); the grid then takes about 15 minutes on 2 cores.
 - ``clients = (6, 12)`` and ``partitions = ("iid", "shards")``: Table II's K and data cases.
+- ``gradient_bits = (32,)``: the paper's float32 gradients; more values (``--gradient-bits
+  32 8 1``) add cells that upload gradients encoded to b bits (Sec. III-B).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from strategy.schemes import SCHEME_NAMES
+from task.quantize import FULL_PRECISION_BITS
 
 ENGINES = ("inprocess", "flower")
 # The scheme whose time to target is the speedup's reference (Table II).
@@ -35,8 +38,8 @@ class RunSpec:
 
     Attributes
     ----------
-    clients, partition
-        The cell: number of devices K and data partition.
+    clients, partition, gradient_bits
+        The cell: number of devices K, data partition and gradient bits b.
     seed
         Run seed (fleet, partitions, model initialisation, sampling).
     scheme
@@ -50,11 +53,13 @@ class RunSpec:
     seed: int
     scheme: str
     learning_rate: float | None = None
+    gradient_bits: int = FULL_PRECISION_BITS
 
     @property
     def cell(self) -> str:
-        """The cell's name, e.g. ``K6-iid``."""
-        return f"K{self.clients}-{self.partition}"
+        """The cell's name, e.g. ``K6-iid``, or ``K6-iid-b8`` below 32 gradient bits."""
+        bits = "" if self.gradient_bits == FULL_PRECISION_BITS else f"-b{self.gradient_bits}"
+        return f"K{self.clients}-{self.partition}{bits}"
 
     @property
     def name(self) -> str:
@@ -75,8 +80,8 @@ class CompareSettings:
     ----------
     schemes
         Schemes to run in every cell.
-    clients, partitions
-        The cells: every K with every partition.
+    clients, partitions, gradient_bits
+        The cells: every K with every partition and every number of gradient bits.
     rounds
         Rounds of every run (a cap when there is a time budget).
     time_budget_s
@@ -99,6 +104,7 @@ class CompareSettings:
     schemes: tuple[str, ...] = SCHEME_NAMES
     clients: tuple[int, ...] = (6, 12)
     partitions: tuple[str, ...] = ("iid", "shards")
+    gradient_bits: tuple[int, ...] = (FULL_PRECISION_BITS,)
     rounds: int = 1000
     time_budget_s: float = 30.0
     target_accuracy: float = 0.9
@@ -112,16 +118,18 @@ class CompareSettings:
         """Return the seeds of the repeats."""
         return [self.seed + i for i in range(self.repeats)]
 
-    def cells(self) -> list[tuple[int, str]]:
-        """Return the (K, partition) cells in table order."""
-        return [(k, p) for k in self.clients for p in self.partitions]
+    def cells(self) -> list[tuple[int, str, int]]:
+        """Return the (K, partition, gradient bits) cells in table order."""
+        return [
+            (k, p, b) for k in self.clients for p in self.partitions for b in self.gradient_bits
+        ]
 
     def runs(self) -> list[RunSpec]:
         """Every run of the grid: per cell and seed each scheme, then (first seed) the sweep."""
         sweep = self.sweep_learning_rates if PROPOSED in self.schemes else ()
         return [
-            RunSpec(k, partition, seed, scheme, rate)
-            for k, partition in self.cells()
+            RunSpec(k, partition, seed, scheme, rate, bits)
+            for k, partition, bits in self.cells()
             for seed in self.seeds()
             for scheme, rate in [(s, None) for s in self.schemes]
             + [(PROPOSED, r) for r in sweep if seed == self.seed]

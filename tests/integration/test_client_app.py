@@ -10,11 +10,13 @@ from client.app import app
 from client.fleet import FleetConfig, Workload, derive_device, profile_record
 from client.local import global_model, model_state
 from task.arrays import array_record
+from task.codec import encoded_bits
 from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import training_flops_per_sample, update_flops
 from task.models import build_model
 from task.partition import partition_indices
+from task.protocol import TrainReply
 from task.sampling import next_batch
 from task.training import compute_gradient
 
@@ -96,13 +98,20 @@ def test_batch_is_capped_at_the_partition_size(grid, model):
     assert reply["metrics"]["batch-size"] == 479  # 1437 / 3
 
 
-def test_gradients_are_quantized_to_the_configured_bits(grid, model):
+def test_gradients_are_encoded_to_the_configured_bits(grid, model):
     config = {"batch-size": 32, "gradient-bits": 2}
     reply = _train(grid, 0, model, 3, **config)
     again = _train(LocalGrid(app, NODES, {"seed": 5}), 0, model, 3, **config)
-    for name, array in reply["grads"].items():
-        assert len(np.unique(array.numpy())) <= 4, name
-        np.testing.assert_array_equal(array.numpy(), again["grads"][name].numpy())
+    assert "grads" not in reply and reply["encoding"]["bits"] == 2
+    for name, array in reply["encoded"].items():
+        assert array.dtype == ("uint8" if name.endswith("/levels") else "float32"), name
+        np.testing.assert_array_equal(array.numpy(), again["encoded"][name].numpy())
+    decoded = TrainReply.from_record(reply, "train")
+    for name, array in decoded.update.items():
+        assert len(np.unique(array)) <= 4, name
+    shapes = [tuple(a.shape) for a in decoded.update.values()]
+    sent = sum(8 * a.numpy().nbytes for a in reply["encoded"].values())
+    assert sent == encoded_bits(shapes, 2) < 2 * 53_098 * 1.01
 
 
 def test_node_config_sets_device_fields_and_run_settings(model):

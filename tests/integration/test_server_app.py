@@ -72,10 +72,23 @@ def test_eval_every_evaluates_the_round_that_spends_the_time_budget(tmp_path):
     assert summary["final_test_loss"] == rows[-1]["test_loss"] is not None
 
 
-def test_gradient_bits_set_the_gradient_size(tmp_path):
-    directory, _ = simulate(tmp_path, **{"gradient-bits": 8})
+# The digits CNN's parameter tensors: conv and linear weights and biases.
+CNN_TENSORS = 10
+
+
+def test_gradient_bits_set_the_encoded_gradient_size(tmp_path):
+    directory, _ = simulate(tmp_path, **{"gradient-bits": 8, "model-bits": 2})
     model = json.loads((directory / "summary.json").read_text())["model"]
-    assert model["gradient_size_bits"] == 8 * model["num_params"]
+    # 8 bits per element and a float32 low and step per tensor (whole bytes at 8 bits)
+    assert model["gradient_size_bits"] == 8 * model["num_params"] + 64 * CNN_TENSORS
+
+
+def test_model_bits_set_the_model_size_of_model_feel(tmp_path):
+    overrides = {"scheme": "model-feel", "gradient-bits": 2, "model-bits": 8}
+    directory, rows = simulate(tmp_path, **overrides)
+    model = json.loads((directory / "summary.json").read_text())["model"]
+    assert model["gradient_size_bits"] == 8 * model["num_params"] + 64 * CNN_TENSORS
+    assert rows[-1]["test_accuracy"] is not None
 
 
 def test_gpu_scenario_runs(tmp_path):

@@ -13,7 +13,7 @@ from server.build import build_strategy
 from server.evaluation import Evaluator
 from task.config import resolve_run_config
 from task.data import load_dataset
-from task.flops import parameter_count
+from task.flops import parameter_count, parameter_shapes
 from task.models import build_model
 
 ROUNDS = 3
@@ -26,7 +26,7 @@ def trained():
     data = load_dataset("digits")
     model = build_model("cnn", data.num_classes, data.in_channels, data.image_size)
     initial = ArrayRecord(model.state_dict())
-    strategy = build_strategy(config, parameter_count(model))
+    strategy = build_strategy(config, parameter_shapes(model))
     grid = LocalGrid(client_app, num_nodes=3, run_config=config)
     evaluator = Evaluator(model, data.x_test, data.y_test, torch.device("cpu"))
     losses = []

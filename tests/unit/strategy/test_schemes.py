@@ -49,14 +49,26 @@ def config(**overrides):
 def test_every_named_scheme_builds_its_strategy():
     kinds = {}
     for scheme in SCHEME_NAMES:
-        strategy = build_strategy(config(scheme=scheme), num_params=1000)
+        strategy = build_strategy(config(scheme=scheme), [(1000,)])
         kinds[scheme] = type(strategy)
         assert strategy.settings.gradient_size_bits == 32 * 1000
     assert kinds["model-feel"] is ModelFeelStrategy
     assert kinds["individual"] is IndividualStrategy
     gradient = [s for s in SCHEME_NAMES if s not in ("model-feel", "individual")]
     assert all(kinds[s] is FeelStrategy for s in gradient)
-    assert build_strategy(config(scheme="proposed"), 10).policy.name == "optimal"
+    assert build_strategy(config(scheme="proposed"), [(10,)]).policy.name == "optimal"
+
+
+@pytest.mark.parametrize("scheme", ["proposed", "model-feel", "individual"])
+def test_each_scheme_sizes_its_exchanges_with_its_own_bits(scheme):
+    bits = {"gradient-bits": 1, "model-bits": 8}
+    strategy = build_strategy(config(scheme=scheme, **bits), [(1000,)])
+    if scheme == "proposed":
+        assert strategy.gradient_bits == 1
+        assert strategy.settings.gradient_size_bits == 1000 + 32  # levels, one scale
+    else:
+        assert strategy.model_bits == 8
+        assert strategy.settings.gradient_size_bits == 8 * 1000 + 64  # levels, low and step
 
 
 def test_baselines_take_optimal_slots_unless_equal_slots_is_set():
@@ -89,7 +101,7 @@ def test_gradient_feel_uses_b_max_or_the_fixed_batch_with_equal_slots():
 def test_model_schemes_take_their_options_from_the_config():
     options = {"local-batch": 5, "equal-slots": True, "patience": 7, "min-delta": 0.2,
                "num-server-rounds": 9, "time-budget-s": 12.5}  # fmt: skip
-    strategy = build_strategy(config(scheme="individual", **options), num_params=10)
+    strategy = build_strategy(config(scheme="individual", **options), [(10,)])
     assert strategy.local_batch == 5 and strategy.policy.equal_slots
     assert (strategy.patience, strategy.min_delta, strategy.max_rounds) == (7, 0.2, 9)
     assert strategy.time_budget_s == 12.5

@@ -2,8 +2,9 @@
 
 import pytest
 
-from cli.compare.runner import simulate_arguments
-from cli.main import main
+from cli.compare.command import settings_from
+from cli.compare.runner import run_config, simulate_arguments
+from cli.main import build_parser, main
 from task.config import resolve_run_config
 
 
@@ -22,6 +23,9 @@ from task.config import resolve_run_config
         (["--set", "model"], "--set: expected KEY=VALUE, got 'model'"),
         (["--set", "colour=red"], "--set: unknown run-config key 'colour'"),
         (["--set", "seed=3"], "--set: 'seed' is set by the grid; use its own option"),
+        (["--set", "gradient-bits=8"], "--set: 'gradient-bits' is set by the grid"),
+        (["--gradient-bits", "32", "0"], "--gradient-bits: must be between 1 and 32, got 0"),
+        (["--gradient-bits", "33"], "--gradient-bits: must be between 1 and 32, got 33"),
         (["--set", "eval-every=5"], "--set: the comparison evaluates every round"),
         (["--set", "learning-rate=fast"], "--set learning-rate: expected float, got 'fast'"),
         (["--set", "fading=maybe"], "--set fading: expected true or false, got 'maybe'"),
@@ -46,3 +50,15 @@ def test_simulate_arguments_pass_the_keys_that_differ_from_the_defaults():
     arguments = simulate_arguments(config, 4)
     assert arguments == ["simulate", "--clients", "4", "--scheme", "model-feel",
                          "--learning-rate", "0.1", "--fading"]  # fmt: skip
+
+
+def test_gradient_bits_are_a_grid_axis_naming_the_cells(tmp_path):
+    argv = ["compare", "--clients", "4", "--partitions", "iid", "--gradient-bits", "32", "8", "1"]
+    settings = settings_from(build_parser().parse_args(argv))
+    assert settings.gradient_bits == (32, 8, 1)
+    assert settings.cells() == [(4, "iid", 32), (4, "iid", 8), (4, "iid", 1)]
+    runs = [r for r in settings.runs() if r.name == "proposed" and r.seed == 0]
+    assert [r.cell for r in runs[:3]] == ["K4-iid", "K4-iid-b8", "K4-iid-b1"]
+    configs = [run_config(r, settings, tmp_path) for r in runs[:3]]
+    assert [c["gradient-bits"] for c in configs] == [32, 8, 1]
+    assert configs[1]["results-dir"].endswith("runs/K4-iid-b8/seed0/proposed")

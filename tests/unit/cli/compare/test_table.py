@@ -98,7 +98,7 @@ def test_grid_plans_every_scheme_per_cell_and_seed_and_the_sweep():
     assert {(r.scheme, r.name, r.seed) for r in sweep} == {("proposed", "proposed-lr0.1", 0)}
     no_proposed = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
     assert [r.name for r in no_proposed.runs()] == ["full"]
-    assert len(QUICK.runs()) == 8 and QUICK.cells() == [(4, "iid")]
+    assert len(QUICK.runs()) == 8 and QUICK.cells() == [(4, "iid", 32)]
 
 
 def test_run_directories_are_per_cell_seed_and_name(tmp_path):
