@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.scheduler_cases import small_instance
+from support.scheduler_cases import fractional_gpu_instance, small_instance
 from support.scheduler_reference import exhaustive_integer_efficiency, generic_relaxed_efficiency
 
 from scheduler import Instance, get_policy, solve_relaxed
@@ -48,7 +48,51 @@ def test_integer_answer_matches_enumeration(seed):
     best = exhaustive_integer_efficiency(instance)
     assert allocation.efficiency >= best * (1 - 1e-3)
     assert allocation.efficiency <= best * (1 + 1e-12)
-    assert allocation.efficiency <= allocation.relaxed_efficiency * (1 + 1e-12)
+    assert best <= allocation.relaxed_efficiency * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_fractional_threshold_integer_answer_matches_enumeration(seed):
+    """A GPU device may sit at floor(B_th), the top of its flat region (Eq. 27)."""
+    instance = fractional_gpu_instance(seed)
+    allocation = get_policy("optimal").allocate(instance)
+    best = exhaustive_integer_efficiency(instance)
+    assert allocation.efficiency >= best * (1 - 1e-3)
+    assert allocation.efficiency <= best * (1 + 1e-12)
+    # Lemma 2 restricts the relaxed optimum to B >= B_th; it still bounds floor(B_th) too.
+    assert best <= allocation.relaxed_efficiency * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fractional_threshold_relaxed_optimum_matches_generic_solver(seed):
+    instance = fractional_gpu_instance(seed)
+    ours = solve_relaxed(instance).efficiency
+    reference = generic_relaxed_efficiency(instance, starts=4)
+    assert reference <= ours * (1 + 1e-9)
+    assert reference == pytest.approx(ours, rel=1e-6)
+
+
+def test_fractional_threshold_device_stays_in_flat_region():
+    """B_th = 37.5 on the critical path: 37 samples cost t_l, 38 cost t_l + c / 2 (Eq. 27)."""
+    rates = np.array([1e8, 5e7])
+    instance = Instance(
+        scenario="gpu",
+        gradient_bits=1e6,
+        devices={
+            "uplink_rate_bps": rates,
+            "downlink_rate_bps": rates.copy(),
+            "latency_floor_s": np.array([0.05, 0.005]),
+            "latency_slope_s": np.array([4e-3, 2e-4]),
+            "batch_threshold": np.array([37.5, 8.0]),
+            "update_s": np.zeros(2),
+        },
+        max_batch=48,
+    )
+    allocation = get_policy("optimal").allocate(instance)
+    assert allocation.batch_sizes.tolist() == [37, 48]
+    best = exhaustive_integer_efficiency(instance)
+    assert allocation.efficiency == pytest.approx(best, rel=1e-12)
+    assert allocation.gap == pytest.approx(1 - 95.985714 / 96.267611, abs=1e-6)
 
 
 def test_single_device_closed_form():
@@ -107,7 +151,9 @@ def test_gpu_batches_in_compute_bound_region(seed):
     instance = small_instance(seed)
     threshold = np.minimum(instance.devices["batch_threshold"], instance.max_batch)
     assert np.all(solve_relaxed(instance).batches >= threshold - 1e-9)
-    assert np.all(get_policy("optimal").allocate(instance).batch_sizes >= np.ceil(threshold - 1e-9))
+    # Integer batches may also sit at floor(B_th), the top of the flat region.
+    batches = get_policy("optimal").allocate(instance).batch_sizes
+    assert np.all(batches >= np.floor(threshold + 1e-9))
 
 
 def test_bounds_bind_at_both_ends():
