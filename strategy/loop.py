@@ -104,6 +104,11 @@ class FeelStrategy(OwnRoundLoop):
         self.clock = PhaseClock()
 
     @property
+    def reply_bits(self) -> int:
+        """Bits per element of the updates the devices send: the gradient bits b."""
+        return self.gradient_bits
+
+    @property
     def records(self) -> list[RoundRecord]:
         """One record per finished round."""
         return self.state.records
@@ -310,7 +315,7 @@ class FeelStrategy(OwnRoundLoop):
         self, plan: RoundPlan, replies: dict[int, Message]
     ) -> tuple[list[DeviceUpdate], dict[str, str]]:
         """Return the usable updates (:func:`~strategy.replies.usable_updates`): min_devices."""
-        updates, excluded = usable_updates(plan, replies, self.message_type)
+        updates, excluded = usable_updates(plan, replies, self.message_type, self.reply_bits)
         self._require_devices(plan.server_round, len(updates), excluded)
         return updates, excluded
 

@@ -20,6 +20,7 @@ from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
 from task.arrays import array_record
 from task.codec import transmitted
 from task.protocol import TRAIN_EPOCH, ProfileReport, TrainInstruction
+from task.quantize import FULL_PRECISION_BITS
 from task.seeding import stream_rng
 
 Arrays = Mapping[str, np.ndarray]
@@ -125,6 +126,11 @@ class ModelFeelStrategy(FeelStrategy):
             self.local_batch,
             self.local_learning_rate,
         )
+
+    @property
+    def reply_bits(self) -> int:
+        """The devices send their models whole (the upload's encoding is simulated here)."""
+        return FULL_PRECISION_BITS
 
     def _allocate(
         self, instance: Instance, reports: list[ProfileReport], server_round: int

@@ -12,9 +12,11 @@ from task.protocol import ReplyError, TrainReply
 
 
 def usable_updates(
-    plan: RoundPlan, replies: dict[int, Message], message_type: str
+    plan: RoundPlan, replies: dict[int, Message], message_type: str, bits: int
 ) -> tuple[list[DeviceUpdate], dict[str, str]]:
     """Decode and check the replies to ``plan``'s train messages (of ``message_type``).
+
+    Each update must come at the ``bits`` per element the devices were told to send.
 
     Returns the usable updates in partition-id order and, for every other device (at the
     profile query too), its partition id and why it was left out: no reply at all, an error
@@ -32,6 +34,8 @@ def usable_updates(
                 raise ReplyError(f"error: {error_summary(reply.error.reason)}")
             decoded = TrainReply.from_record(reply.content, message_type)
             check_update(decoded, plan.model, int(assigned), message_type)
+            if decoded.bits != bits:
+                raise ReplyError(f"sent {decoded.bits} bits per element, but {bits} were asked")
         except ReplyError as exc:
             exclude(excluded, str(pid), node_id, str(exc))
             continue

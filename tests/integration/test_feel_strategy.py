@@ -33,7 +33,7 @@ def test_each_device_gets_its_own_batch_size_and_the_model():
     train = [m for m in grid.sent if m.metadata.message_type == "train"]
     sent = {grid.contexts[m.metadata.dst_node_id].node_config["partition-id"]: m for m in train}
     assert [int(sent[p].content["config"]["batch-size"]) for p in (0, 1)] == BATCHES
-    assert all(int(m.content["config"]["gradient-bits"]) == 8 for m in train)
+    assert all(int(m.content["config"]["gradient-bits"]) == 32 for m in train)
     assert all(int(m.content["config"]["server-round"]) == 1 for m in train)
     assert all(set(m.content["arrays"]) == set(initial_arrays()) for m in train)
     queries = [m for m in grid.sent if m.metadata.message_type == "query.profile"]
@@ -184,3 +184,12 @@ def test_flower_round_hooks_are_not_used_and_evaluation_is_centralized():
     with pytest.raises(TypeError, match="start"):
         strategy.configure_train(1, initial_arrays(), ConfigRecord(), grid)
     assert list(strategy.configure_evaluate(1, initial_arrays(), ConfigRecord(), grid)) == []
+
+
+def test_a_device_that_sends_other_bits_than_asked_is_left_out():
+    strategy = make_strategy(gradient_bits=8)  # the scripted devices send float32 regardless
+    grid = LocalGrid(scripted_client(), num_nodes=2)
+    with pytest.raises(RuntimeError, match="sent 32 bits per element, but 8 were asked"):
+        strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
+    sent = [m for m in grid.sent if m.metadata.message_type == "train"]
+    assert all(int(m.content["config"]["gradient-bits"]) == 8 for m in sent)

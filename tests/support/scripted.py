@@ -82,11 +82,11 @@ def initial_arrays():
     )
 
 
-def make_strategy(policy=None):
+def make_strategy(policy=None, gradient_bits=32):
     return FeelStrategy(
         policy=policy or StubPolicy(),
         settings=InstanceSettings("cpu", gradient_size_bits=32e4),
         learning_rate=0.1,
         base_batch=2,
-        gradient_bits=8,
+        gradient_bits=gradient_bits,
     )
