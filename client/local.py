@@ -325,6 +325,7 @@ def local_gradient(
         data.x_train[examples],
         data.y_train[examples],
         resolve_device(config["device"]),
+        config["gradient-chunk"],
     )
     return LocalGradient(grads, buffers, loss, len(batch), cursor)
 

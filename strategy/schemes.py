@@ -1,14 +1,16 @@
 """Training schemes by name (Sec. VI-C, VI-D): each builds a strategy from the run config.
 
-=================  ==========================================================================
-``proposed``       the paper's optimal joint batch and slot policy (Theorems 1-2)
-``online``         B_k = 1; slots optimal for the batches, or equal with ``equal-slots``
-``full``           B_k = B^max; slots as for ``online``
-``random``         B_k uniform in [1, B^max] per device and round, drawn from ``seed``
-``gradient-feel``  one SGD step per round on a fixed batch (``fixed-batch``), equal slots
-``model-feel``     FedAvg: one local epoch per device, models averaged by data size
-``individual``     devices train alone until their loss stops improving, then one exchange
-=================  ==========================================================================
+======================  =======================================================================
+``proposed``            the paper's optimal joint batch and slot policy (Theorems 1-2)
+``online``              B_k = 1; slots optimal for the batches, or equal with ``equal-slots``
+``full``                B_k = B^max; slots as for ``online``
+``random``              B_k uniform in [1, B^max] per device and round, drawn from ``seed``
+``gradient-feel``       one SGD step per round on each device's entire local data, B_k = N_k;
+                        equal slots
+``gradient-feel-bmax``  the same on B_k = B^max capped at the data (or ``fixed-batch``)
+``model-feel``          FedAvg: one local epoch per device, models averaged by data size
+``individual``          devices train alone until their loss stops improving, then one exchange
+======================  =======================================================================
 
 Any other name is a scheduler policy for the gradient scheme: a registered one (``fixed``,
 ``equal``, ``optimal``, ...) or a user's own class as ``package.module:Class``.
@@ -23,6 +25,7 @@ import numpy as np
 
 from scheduler import Instance, Policy, get_policy
 from scheduler.policies import FixedBatchPolicy
+from strategy.gradient_feel import GradientFeelStrategy, LocalDataPolicy
 from strategy.individual import IndividualStrategy
 from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
@@ -33,18 +36,20 @@ from strategy.model_feel import ModelFeelStrategy
 SCHEME_POLICIES = {"proposed": "optimal"}
 BASELINES = ("online", "full", "random")
 MODEL_SCHEMES = {"model-feel": ModelFeelStrategy, "individual": IndividualStrategy}
-SCHEME_NAMES = ("proposed", *BASELINES, "gradient-feel", *MODEL_SCHEMES)
+# Schemes whose strategy picks the batches itself, without a scheduler policy.
+OWN_BATCH_SCHEMES = {LocalDataPolicy.name: GradientFeelStrategy}
+SCHEME_NAMES = ("proposed", *BASELINES, *OWN_BATCH_SCHEMES, *MODEL_SCHEMES)
 
 
-class GradientFeelPolicy(FixedBatchPolicy):
-    """Gradient-based FEEL (Sec. VI-C): every device the same batch, equal slots.
+class GradientFeelBmaxPolicy(FixedBatchPolicy):
+    """Gradient-based FEEL read with B^max (Sec. VI-C): every device one batch, equal slots.
 
     ``batch=0`` takes the largest batch of the instance, B^max capped at the smallest local
-    dataset: the paper's gradient-based FEEL computes its gradient on the whole local data,
-    which B^max bounds. A positive ``batch`` above that cap is capped too.
+    dataset; a positive ``batch`` above that cap is capped too. The paper's own reading,
+    the entire local data, is ``gradient-feel`` (:class:`~strategy.gradient_feel.LocalDataPolicy`).
     """
 
-    name = "gradient-feel"
+    name = "gradient-feel-bmax"
 
     def __init__(self, batch: int = 0) -> None:
         super().__init__(batch or 1, equal_slots=True)
@@ -64,8 +69,8 @@ def policy_for_scheme(scheme: str, **options: Any) -> Policy:
     scheduler.PolicyError
         For an unknown scheme or an import path that does not load.
     """
-    if scheme == GradientFeelPolicy.name:
-        return GradientFeelPolicy(**options)
+    if scheme == GradientFeelBmaxPolicy.name:
+        return GradientFeelBmaxPolicy(**options)
     return get_policy(SCHEME_POLICIES.get(scheme, scheme), **options)
 
 
@@ -77,7 +82,7 @@ def scheme_policy(config: Mapping[str, Any]) -> Policy:
         if scheme == "random":
             options["seed"] = config["seed"]
         return policy_for_scheme(scheme, **options)
-    if scheme == GradientFeelPolicy.name:
+    if scheme == GradientFeelBmaxPolicy.name:
         return policy_for_scheme(scheme, batch=config["fixed-batch"])
     return policy_for_scheme(scheme)
 
@@ -90,7 +95,7 @@ def check_scheme(config: Mapping[str, Any]) -> None:
     scheduler.PolicyError
         For an unknown scheme or an import path that does not load.
     """
-    if config["scheme"] not in MODEL_SCHEMES:
+    if config["scheme"] not in (*MODEL_SCHEMES, *OWN_BATCH_SCHEMES):
         scheme_policy(config)
 
 
@@ -112,6 +117,8 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "min_devices": config["min-devices"],
     }
     scheme = config["scheme"]
+    if scheme in OWN_BATCH_SCHEMES:
+        return OWN_BATCH_SCHEMES[scheme](gradient_bits=config["gradient-bits"], **shared)
     if scheme not in MODEL_SCHEMES:
         policy = scheme_policy(config)
         return FeelStrategy(policy=policy, gradient_bits=config["gradient-bits"], **shared)

@@ -136,8 +136,8 @@ _KEYS = (
         "scheme",
         "proposed",
         "training scheme: proposed (the paper's optimal policy), online, full, random, "
-        "gradient-feel, model-feel, individual, a scheduler policy (fixed, equal) or "
-        "package.module:Class",
+        "gradient-feel, gradient-feel-bmax, model-feel, individual, a scheduler policy "
+        "(fixed, equal) or package.module:Class",
     ),
     Key("num-server-rounds", 60, "communication rounds (at most)", low=1, alias="rounds"),
     Key(
@@ -158,7 +158,7 @@ _KEYS = (
     Key(
         "fixed-batch",
         0,
-        "batch per device of gradient-feel (0: B^max, capped at the local data)",
+        "batch per device of gradient-feel-bmax (0: B^max, capped at the local data)",
         low=0,
     ),
     Key(
@@ -226,6 +226,13 @@ _KEYS = (
         "auto",
         "torch device for training and evaluation: auto, cpu, cuda",
         choices=DEVICE_NAMES,
+    ),
+    Key(
+        "gradient-chunk",
+        1024,
+        "examples per forward and backward pass of one local gradient (memory only: chunk "
+        "gradients are summed weighted by size; with BatchNorm each chunk uses its own statistics)",
+        low=1,
     ),
     Key(
         "scenario",

@@ -23,12 +23,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def compute_gradient(
-    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device
+    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, chunk: int = 1024
 ) -> tuple[dict[str, np.ndarray], float, dict[str, np.ndarray]]:
     """Mean cross-entropy gradient of ``model`` on one batch, g_k of Sec. III-A.
 
-    One forward and backward pass in train mode, so batch-normalisation layers normalise
+    Forward and backward passes in train mode, so batch-normalisation layers normalise
     with the batch statistics and update their running statistics, as local training would.
+    A batch larger than ``chunk`` (the whole local dataset of gradient-based FEEL, Sec.
+    VI-C) goes through in chunks of at most ``chunk`` examples: each chunk's summed loss,
+    divided by the batch size, is back-propagated into the same gradients, so g_k is the
+    chunk gradients weighted by chunk size, the full-batch gradient for a model without
+    BatchNorm. With BatchNorm each chunk is normalised with its own statistics (as
+    gradient accumulation does) and the running statistics take one update per chunk.
 
     Parameters
     ----------
@@ -38,6 +44,8 @@ def compute_gradient(
         The batch B_k: float32 ``(B, C, H, W)`` images and int64 labels.
     device
         Where to compute.
+    chunk
+        Most examples per forward and backward pass.
 
     Returns
     -------
@@ -51,16 +59,22 @@ def compute_gradient(
     """
     model.to(device).train()
     model.zero_grad(set_to_none=True)
-    inputs = torch.tensor(x, device=device)
-    labels = torch.tensor(y, device=device)
-    loss = functional.cross_entropy(model(inputs), labels)
-    loss.backward()
+    loss_sum = 0.0
+    for start in range(0, len(x), chunk):
+        inputs = torch.tensor(x[start : start + chunk], device=device)
+        labels = torch.tensor(y[start : start + chunk], device=device)
+        if len(x) <= chunk:
+            loss = functional.cross_entropy(model(inputs), labels)
+        else:
+            loss = functional.cross_entropy(model(inputs), labels, reduction="sum") / len(x)
+        loss.backward()
+        loss_sum += float(loss.item())
     grads = {
         name: (torch.zeros_like(p) if p.grad is None else p.grad).detach().cpu().numpy()
         for name, p in model.named_parameters()
     }
     buffers = {name: b.detach().cpu().numpy().copy() for name, b in model.named_buffers()}
-    return grads, float(loss.item()), buffers
+    return grads, loss_sum, buffers
 
 
 @torch.no_grad()

@@ -33,7 +33,8 @@ def simulate(directory, **overrides):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("schemes")
-    return {scheme: simulate(root / scheme, scheme=scheme) for scheme in SCHEME_NAMES}
+    schemes = (*SCHEME_NAMES, "gradient-feel-bmax")
+    return {scheme: simulate(root / scheme, scheme=scheme) for scheme in schemes}
 
 
 def partition_sizes():
@@ -48,7 +49,8 @@ def test_every_scheme_writes_its_rounds_on_one_clock(runs):
         assert rows[-1]["sim_time_s"] == pytest.approx(sum(latencies)), scheme
         assert summary["rounds"] == ROUNDS and summary["config"]["scheme"] == scheme
     assert {rows[0]["policy"] for rows, _ in runs.values()} == {
-        "optimal", "online", "full", "random", "gradient-feel", "model-feel", "individual"
+        "optimal", "online", "full", "random", "gradient-feel", "gradient-feel-bmax",
+        "model-feel", "individual"
     }  # fmt: skip
 
 
@@ -70,10 +72,19 @@ def test_gradient_schemes_differ_only_in_batches_and_slots(runs):
     online, full = runs["online"][0], runs["full"][0]
     assert all(r["batch_sizes"] == [1, 1, 1] for r in online)
     assert all(r["global_batch"] == 3 * min(128, *partition_sizes()) for r in full)
-    feel = runs["gradient-feel"][0]
-    assert [r["batch_sizes"] for r in feel] == [r["batch_sizes"] for r in full]
+    bmax = runs["gradient-feel-bmax"][0]
+    assert [r["batch_sizes"] for r in bmax] == [r["batch_sizes"] for r in full]
+    assert bmax[0]["uplink_slots_s"] == pytest.approx([0.01 / 3] * 3)
+    assert [r["test_loss"] for r in bmax] == [r["test_loss"] for r in full]  # same updates
+
+
+def test_gradient_feel_takes_one_step_on_all_local_data_charged_for_it(runs):
+    feel, full = runs["gradient-feel"][0], runs["full"][0]
+    sizes = partition_sizes()
+    assert max(sizes) > 128
+    assert all(r["batch_sizes"] == sizes and r["global_batch"] == sum(sizes) for r in feel)
     assert feel[0]["uplink_slots_s"] == pytest.approx([0.01 / 3] * 3)
-    assert [r["test_loss"] for r in feel] == [r["test_loss"] for r in full]  # same updates
+    assert feel[0]["compute_latency_s"] > full[0]["compute_latency_s"]
 
 
 def test_time_budget_ends_the_run_early(tmp_path):

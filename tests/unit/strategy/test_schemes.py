@@ -13,6 +13,7 @@ from strategy import (
     ModelFeelStrategy,
     check_scheme,
 )
+from strategy.gradient_feel import GradientFeelStrategy
 from strategy.schemes import scheme_policy
 from task.config import resolve_run_config
 
@@ -54,7 +55,8 @@ def test_every_named_scheme_builds_its_strategy():
         assert strategy.settings.gradient_size_bits == 32 * 1000
     assert kinds["model-feel"] is ModelFeelStrategy
     assert kinds["individual"] is IndividualStrategy
-    gradient = [s for s in SCHEME_NAMES if s not in ("model-feel", "individual")]
+    assert kinds["gradient-feel"] is GradientFeelStrategy
+    gradient = [s for s in SCHEME_NAMES if s not in ("model-feel", "individual", "gradient-feel")]
     assert all(kinds[s] is FeelStrategy for s in gradient)
     assert build_strategy(config(scheme="proposed"), [(10,)]).policy.name == "optimal"
 
@@ -88,13 +90,15 @@ def test_random_scheme_draws_from_the_run_seed():
     assert not np.array_equal(first, other)
 
 
-def test_gradient_feel_uses_b_max_or_the_fixed_batch_with_equal_slots():
-    allocation = scheme_policy(config(scheme="gradient-feel")).allocate(instance(max_batch=50))
-    assert allocation.batch_sizes.tolist() == [50, 50, 50] and allocation.policy == "gradient-feel"
+def test_gradient_feel_bmax_uses_b_max_or_the_fixed_batch_with_equal_slots():
+    bmax = config(scheme="gradient-feel-bmax")
+    allocation = scheme_policy(bmax).allocate(instance(max_batch=50))
+    assert allocation.batch_sizes.tolist() == [50, 50, 50]
+    assert allocation.policy == "gradient-feel-bmax"
     np.testing.assert_allclose(allocation.uplink_slots_s, 0.01 / 3)
-    fixed = scheme_policy(config(scheme="gradient-feel", **{"fixed-batch": 20}))
+    fixed = scheme_policy(config(scheme="gradient-feel-bmax", **{"fixed-batch": 20}))
     assert fixed.allocate(instance()).batch_sizes.tolist() == [20, 20, 20]
-    capped = scheme_policy(config(scheme="gradient-feel", **{"fixed-batch": 90}))
+    capped = scheme_policy(config(scheme="gradient-feel-bmax", **{"fixed-batch": 90}))
     assert capped.allocate(instance(max_batch=50)).batch_sizes.tolist() == [50, 50, 50]
 
 

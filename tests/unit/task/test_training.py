@@ -45,6 +45,25 @@ def test_gradient_matches_autograd_and_updates_bn_statistics(digits):
     assert not np.allclose(buffers["0.1.running_mean"], 0.0)
 
 
+def test_chunked_gradient_equals_the_full_batch_gradient_without_batchnorm(digits):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))  # fmt: skip
+    x, y = digits.x_train[:100], digits.y_train[:100]
+    full, full_loss, _ = compute_gradient(model, x, y, CPU)
+    chunked, chunked_loss, _ = compute_gradient(model, x, y, CPU, chunk=30)  # 30, 30, 30, 10
+    assert chunked_loss == pytest.approx(full_loss, rel=1e-6)
+    for name, value in full.items():
+        np.testing.assert_allclose(chunked[name], value, rtol=1e-5, atol=1e-7)
+
+
+def test_chunked_gradient_with_batchnorm_tracks_one_update_per_chunk(digits):
+    torch.manual_seed(0)
+    model = build_model("cnn", 10, 1, 8)
+    _, _, buffers = compute_gradient(model, digits.x_train[:100], digits.y_train[:100], CPU, 40)
+    assert buffers["0.1.num_batches_tracked"] == 3  # chunks of 40, 40, 20
+
+
 def test_evaluate_reports_loss_and_accuracy(digits):
     model = build_model("cnn", 10, 1, 8)
     loss, accuracy = evaluate(model, digits.x_test, digits.y_test, CPU, batch_size=64)
