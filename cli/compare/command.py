@@ -20,6 +20,7 @@ from cli.errors import UsageError
 # Run-config keys that the grid itself sets for each run.
 GRID_KEYS = (
     "scheme",
+    "scenario",
     "partition",
     "gradient-bits",
     "seed",
@@ -66,7 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--schemes",
         type=_csv(str),
         metavar="NAMES",
-        help="comma-separated schemes (default: all seven)",
+        help="comma-separated schemes (default: all seven; with --scenario gpu: proposed, "
+        "online, full, random)",
+    )
+    add(
+        "--scenario",
+        choices=("cpu", "gpu"),
+        help="device compute model of every run: cpu (Sec. VI-C, default) or gpu (Sec. VI-D, "
+        "Figs. 4-5: proposed against the online, full and random baselines)",
     )
     add(
         "--clients",
@@ -169,10 +177,12 @@ def settings_from(args: argparse.Namespace) -> Any:
     UsageError
         Naming the option and the value of the first bad input.
     """
-    from cli.compare.settings import QUICK, CompareSettings
+    from cli.compare.settings import QUICK, SCENARIO_SCHEMES, CompareSettings
 
+    scenario = args.scenario or "cpu"
     given = {
-        "schemes": args.schemes,
+        "schemes": args.schemes or SCENARIO_SCHEMES[scenario],
+        "scenario": scenario,
         "clients": args.clients,
         "partitions": args.partitions,
         "gradient_bits": args.gradient_bits,

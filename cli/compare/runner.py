@@ -49,6 +49,7 @@ def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str
     given = {
         **settings.run_config,
         "scheme": spec.scheme,
+        "scenario": settings.scenario,
         "partition": spec.partition,
         "gradient-bits": spec.gradient_bits,
         "seed": spec.seed,

@@ -11,6 +11,9 @@ Defaults, and why (the paper gives no value for any of them):
 - ``repeats = 2``: two seeds, so the table gives mean ± std (a seed draws another fleet,
   partition, initial model and sampling); the grid then takes about 15 minutes on 2 cores.
 - ``clients = (6, 12)`` and ``partitions = ("iid", "shards")``: Table II's K and data cases.
+- ``scenario = "cpu"``: the device compute model of Sec. III and the schemes of Sec. VI-C;
+  ``"gpu"`` is Sec. VI-D's comparison, Assumption 1 devices against the baselines ``online``,
+  ``full`` and ``random`` of Figs. 4-5 (:data:`SCENARIO_SCHEMES`).
 - ``gradient_bits = (32,)``: the paper's float32 gradients; more values (``--gradient-bits
   32 8 1``) add cells that upload gradients encoded to b bits (Sec. III-B).
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strategy.schemes import SCHEME_NAMES
+from strategy.schemes import BASELINES, SCHEME_NAMES
 from task.quantize import FULL_PRECISION_BITS
 
 ENGINES = ("inprocess", "flower")
@@ -30,6 +33,8 @@ ENGINES = ("inprocess", "flower")
 REFERENCE_SCHEME = "individual"
 # The scheme of the learning-rate sweep (Fig. 3) and of the allocation plot (Remarks 2-3).
 PROPOSED = "proposed"
+# The schemes each scenario compares by default: Sec. VI-C's on CPUs, Sec. VI-D's on GPUs.
+SCENARIO_SCHEMES = {"cpu": SCHEME_NAMES, "gpu": (PROPOSED, *BASELINES)}
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class CompareSettings:
     ----------
     schemes
         Schemes to run in every cell.
+    scenario
+        Device compute model of every run, ``cpu`` or ``gpu`` (the run config's ``scenario``).
     clients, partitions, gradient_bits
         The cells: every K with every partition and every number of gradient bits.
     rounds
@@ -102,6 +109,7 @@ class CompareSettings:
     """
 
     schemes: tuple[str, ...] = SCHEME_NAMES
+    scenario: str = "cpu"
     clients: tuple[int, ...] = (6, 12)
     partitions: tuple[str, ...] = ("iid", "shards")
     gradient_bits: tuple[int, ...] = (FULL_PRECISION_BITS,)

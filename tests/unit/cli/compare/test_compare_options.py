@@ -62,3 +62,19 @@ def test_gradient_bits_are_a_grid_axis_naming_the_cells(tmp_path):
     configs = [run_config(r, settings, tmp_path) for r in runs[:3]]
     assert [c["gradient-bits"] for c in configs] == [32, 8, 1]
     assert configs[1]["results-dir"].endswith("runs/K4-iid-b8/seed0/proposed")
+
+
+def test_gpu_scenario_compares_proposed_with_the_gpu_baselines_on_gpus(tmp_path):
+    settings = settings_from(build_parser().parse_args(["compare", "--quick", "--scenario", "gpu"]))
+    assert settings.schemes == ("proposed", "online", "full", "random")  # Sec. VI-D, Figs. 4-5
+    configs = [run_config(r, settings, tmp_path) for r in settings.runs()]
+    assert {c["scenario"] for c in configs} == {"gpu"}
+    cpu = settings_from(build_parser().parse_args(["compare", "--quick"]))
+    assert "individual" in cpu.schemes and cpu.scenario == "cpu"
+    chosen = ["compare", "--scenario", "gpu", "--schemes", "proposed,model-feel"]
+    assert settings_from(build_parser().parse_args(chosen)).schemes == ("proposed", "model-feel")
+
+
+def test_the_scenario_is_the_grid_s_option_not_a_set_key(capsys):
+    assert main(["compare", "--set", "scenario=gpu"]) == 2
+    assert "--set: 'scenario' is set by the grid" in capsys.readouterr().err
