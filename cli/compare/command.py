@@ -114,7 +114,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sweep-learning-rates",
         type=_csv(float),
         metavar="RATES",
-        help="extra base learning rates of the proposed scheme, Fig. 3 (default: 0.025,0.1)",
+        help="extra base learning rates of every scheme; each scheme is reported at its best "
+        "of these and the run config's (default: 0.025,0.1)",
+    )
+    add(
+        "--individual-patiences",
+        type=_csv(int),
+        metavar="INTS",
+        help="individual learning's sensitivity runs at these patiences besides the run "
+        "config's (default: 1,5)",
     )
     add(
         "--set",
@@ -191,6 +199,7 @@ def settings_from(args: argparse.Namespace) -> Any:
         "repeats": args.repeats,
         "seed": args.seed,
         "sweep_learning_rates": args.sweep_learning_rates,
+        "individual_patiences": args.individual_patiences,
         "engine": args.engine,
     }
     given = {k: v for k, v in given.items() if v is not None}
@@ -254,6 +263,9 @@ def _check(settings: Any) -> None:
                 "--partitions",
                 f"unknown partition {partition!r}; choose from {', '.join(PARTITION_NAMES)}",
             )
+    for patience in settings.individual_patiences:
+        if patience < 1:
+            raise UsageError("--individual-patiences", f"must be >= 1, got {patience}")
     for rate in settings.sweep_learning_rates:
         if rate <= 0:
             raise UsageError("--sweep-learning-rates", f"must be > 0, got {rate:g}")

@@ -14,8 +14,8 @@ from cli.compare.decay import decay_check, gradient_runs, verdict
 from cli.compare.devices import device_allocation, remark_correlations
 from cli.compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
 from cli.compare.runner import RunOutcome, run_grid
-from cli.compare.settings import PROPOSED, CompareSettings, RunSpec
-from cli.compare.table import RunResult, cell_table, markdown_table
+from cli.compare.settings import PROPOSED, REFERENCE_SCHEME, CompareSettings, RunSpec
+from cli.compare.table import RunResult, best_runs, cell_table, markdown_table, scheme_row
 
 JSON_FILE = "comparison.json"
 MARKDOWN_FILE = "comparison.md"
@@ -28,16 +28,54 @@ standard deviation over the seeds. Figures show the first seed.
 """
 
 
+def _rate_note(settings: CompareSettings, default: float) -> str:
+    """Say which learning rates every scheme ran at and which one the table shows."""
+    rates = ", ".join(f"{r:g}" for r in sorted({default, *settings.sweep_learning_rates}))
+    return (
+        f"Learning rate: every scheme ran at each base learning rate eta0 in {{{rates}}} on "
+        "every seed; the tables show each scheme at its own best eta0 (column eta0): the most "
+        "seeds reaching the target, then the shortest mean time to it, then the highest mean "
+        "final accuracy. Figures 4-5 show those runs, Fig. 3 the proposed scheme at every eta0."
+    )
+
+
+def _stopping_note(config: dict[str, Any]) -> str:
+    """State individual learning's stopping rule with the run config's values."""
+    return (
+        "Individual learning's stopping rule: each device trains one local epoch per round "
+        f"until its epoch training loss has not beaten its best by more than min-delta = "
+        f"{config['min-delta']:g} for patience = {config['patience']} epochs (or the rounds or "
+        "the time budget run out); then the local models are averaged once. Its sensitivity "
+        "to the patience, at the run config's eta0, follows each cell's table."
+    )
+
+
+def _patience_table(runs: list[RunResult], target: float) -> list[dict[str, Any]]:
+    """Individual learning at each patience (run config's eta0), one row per patience."""
+    groups: dict[int, list[RunResult]] = {}
+    for run in runs:
+        if run.spec.scheme == REFERENCE_SCHEME and run.spec.learning_rate is None:
+            groups.setdefault(run.summary["config"]["patience"], []).append(run)
+    return [
+        scheme_row(f"{REFERENCE_SCHEME}, patience {p}", groups[p], {}, target)
+        for p in sorted(groups)
+    ]
+
+
 def _cell_report(
     cell: str, runs: list[RunResult], settings: CompareSettings, root: Path
 ) -> dict[str, Any]:
     """Table, Eq. (8) check, Remarks 2-3 and figures of one cell."""
     target = settings.target_accuracy
-    main = [r for r in runs if r.spec.learning_rate is None]
-    first = [r for r in main if r.spec.seed == settings.seed]
+    main = [r for r in runs if r.spec.patience is None]
+    best = [r for group in best_runs(main, list(settings.schemes), target).values() for r in group]
+    first = [r for r in best if r.spec.seed == settings.seed]
     report: dict[str, Any] = {"table": cell_table(main, list(settings.schemes), target)}
+    patience = _patience_table(runs, target)
+    if len(patience) > 1:
+        report["individual_patience"] = patience
     figures = {"schemes": plot_schemes(first, root / f"schemes-{cell}.png", cell, target)}
-    sweep = [r for r in runs if r.spec.scheme == PROPOSED and r.spec.seed == settings.seed]
+    sweep = [r for r in main if r.spec.scheme == PROPOSED and r.spec.seed == settings.seed]
     if len(sweep) > 1:
         path = root / f"lr-sweep-{cell}.png"
         figures["lr_sweep"] = plot_sweep(sweep, path, f"{cell}: proposed", target)
@@ -53,8 +91,8 @@ def _cell_report(
     return report
 
 
-def _markdown(report: dict[str, Any], settings: CompareSettings) -> str:
-    """Render the report as Markdown."""
+def _markdown(report: dict[str, Any], settings: CompareSettings, config: dict[str, Any]) -> str:
+    """Render the report as Markdown; ``config`` is a main run's config (eta0, patience)."""
     budget = (
         f"{settings.time_budget_s:g} simulated s (at most {settings.rounds} rounds)"
         if settings.time_budget_s
@@ -71,9 +109,20 @@ def _markdown(report: dict[str, Any], settings: CompareSettings) -> str:
         f"{settings.target_accuracy:.0%}; run-config overrides {settings.run_config or 'none'}.",
         "",
         NOTES,
+        _rate_note(settings, config["learning-rate"]),
+        "",
     ]
+    if REFERENCE_SCHEME in settings.schemes:
+        lines += [_stopping_note(config), ""]
     for cell, cell_report in report["cells"].items():
         lines += [f"## {cell}", "", markdown_table(cell_report["table"], settings.target_accuracy)]
+        if "individual_patience" in cell_report:
+            rows = cell_report["individual_patience"]
+            lines += [
+                "Individual learning's stopping rule, sensitivity to the patience:",
+                "",
+                markdown_table(rows, settings.target_accuracy),
+            ]
         if "loss_decay" in cell_report:
             lines += [f"Loss-decay model: {verdict(cell_report['loss_decay'])}", ""]
         if "remarks" in cell_report:
@@ -125,7 +174,8 @@ def write_report(
     if checks:
         report["loss_decay"] = plot_decay(checks, root / "loss-decay.png").name
     (root / JSON_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    (root / MARKDOWN_FILE).write_text(_markdown(report, settings))
+    main = next(r for r in results if r.spec.learning_rate is None and r.spec.patience is None)
+    (root / MARKDOWN_FILE).write_text(_markdown(report, settings, main.summary["config"]))
     return report
 
 

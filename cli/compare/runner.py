@@ -60,6 +60,8 @@ def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str
     }
     if spec.learning_rate is not None:
         given["learning-rate"] = spec.learning_rate
+    if spec.patience is not None:
+        given["patience"] = spec.patience
     return resolve_run_config(given)
 
 

@@ -6,10 +6,15 @@ Defaults, and why (the paper gives no value for any of them):
   latency then cover the same clock, as in Figs. 4-5); ``rounds = 1000`` only caps a run.
   On digits every gradient scheme but ``online`` passes 90 % within it.
 - ``target_accuracy = 0.9``: the test accuracy whose simulated time the table reports.
-- ``sweep_learning_rates = (0.025, 0.1)``: half and twice the default eta0 = 0.05, the Fig. 3
-  sweep of the proposed scheme, in every cell (first seed only: the figure shows that seed).
+- ``sweep_learning_rates = (0.025, 0.1)``: half and twice the default eta0 = 0.05. With the
+  run config's eta0 they are the grid of base learning rates of *every* scheme, on every seed
+  and cell; the table reports each scheme at its own best eta0
+  (:func:`cli.compare.table.best_runs`), and the proposed scheme's runs over the grid are Fig. 3.
+- ``individual_patiences = (1, 5)``: the stopping rule's sensitivity, individual learning again
+  with these patiences besides the run config's (3), at the run config's eta0.
 - ``repeats = 2``: two seeds, so the table gives mean ± std (a seed draws another fleet,
-  partition, initial model and sampling); the grid then takes about 15 minutes on 2 cores.
+  partition, initial model and sampling); the grid (every scheme at 3 eta0, 184 runs) then takes
+  about 45 minutes on 2 cores (an estimate: 64 runs took 572 s before the eta0 grid).
 - ``clients = (6, 12)`` and ``partitions = ("iid", "shards")``: Table II's K and data cases.
 - ``scenario = "cpu"``: the device compute model of Sec. III and the schemes of Sec. VI-C;
   ``"gpu"`` is Sec. VI-D's comparison, Assumption 1 devices against the baselines ``online``,
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from strategy.schemes import BASELINES, SCHEME_NAMES
+from task.config import DEFAULTS
 from task.quantize import FULL_PRECISION_BITS
 
 ENGINES = ("inprocess", "flower")
@@ -51,6 +57,8 @@ class RunSpec:
         Training scheme.
     learning_rate
         Base learning rate eta0 of a sweep run; None for the run config's.
+    patience
+        Individual learning's patience of a sensitivity run; None for the run config's.
     """
 
     clients: int
@@ -59,6 +67,7 @@ class RunSpec:
     scheme: str
     learning_rate: float | None = None
     gradient_bits: int = FULL_PRECISION_BITS
+    patience: int | None = None
 
     @property
     def cell(self) -> str:
@@ -68,8 +77,9 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """The run's name within its cell and seed, e.g. ``proposed`` or ``proposed-lr0.1``."""
+        """The name in its cell and seed: ``proposed``, ``full-lr0.1``, ``individual-patience1``."""
         suffix = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
+        suffix += "" if self.patience is None else f"-patience{self.patience}"
         return re.sub(r"[^A-Za-z0-9_.-]", "_", self.scheme) + suffix
 
     def directory(self, root: Path) -> Path:
@@ -100,7 +110,9 @@ class CompareSettings:
     seed
         First seed.
     sweep_learning_rates
-        Extra base learning rates of the proposed scheme (Fig. 3).
+        Extra base learning rates of every scheme, the grid besides the run config's (Fig. 3).
+    individual_patiences
+        Patiences of individual learning's sensitivity runs besides the run config's.
     run_config
         Further run-config keys of every run (dataset, model, data-dir, ...).
     engine
@@ -119,6 +131,7 @@ class CompareSettings:
     repeats: int = 2
     seed: int = 0
     sweep_learning_rates: tuple[float, ...] = (0.025, 0.1)
+    individual_patiences: tuple[int, ...] = (1, 5)
     run_config: dict[str, Any] = field(default_factory=dict)
     engine: str = "inprocess"
 
@@ -132,19 +145,29 @@ class CompareSettings:
             (k, p, b) for k in self.clients for p in self.partitions for b in self.gradient_bits
         ]
 
+    def learning_rates(self) -> tuple[float | None, ...]:
+        """Return the base learning rates of every scheme: the run config's (None), the sweep's."""
+        return (None, *self.sweep_learning_rates)
+
     def runs(self) -> list[RunSpec]:
-        """Every run of the grid: per cell and seed each scheme, then (first seed) the sweep."""
-        sweep = self.sweep_learning_rates if PROPOSED in self.schemes else ()
+        """Every run: per cell and seed each scheme at each eta0, then the patience runs."""
+        patience = self.run_config.get("patience", DEFAULTS["patience"])
+        others = [p for p in self.individual_patiences if p != patience]
+        patiences = others if REFERENCE_SCHEME in self.schemes else []
         return [
-            RunSpec(k, partition, seed, scheme, rate, bits)
+            spec
             for k, partition, bits in self.cells()
             for seed in self.seeds()
-            for scheme, rate in [(s, None) for s in self.schemes]
-            + [(PROPOSED, r) for r in sweep if seed == self.seed]
+            for spec in [
+                RunSpec(k, partition, seed, scheme, rate, bits)
+                for scheme in self.schemes
+                for rate in self.learning_rates()
+            ]
+            + [RunSpec(k, partition, seed, REFERENCE_SCHEME, None, bits, p) for p in patiences]
         ]
 
 
-# ``--quick``: every scheme in one small cell, a short budget (CI; about a minute on 2 cores).
+# ``--quick``: every scheme in one small cell, a short budget (CI; about two minutes on 2 cores).
 QUICK = CompareSettings(
     clients=(4,), partitions=("iid",), time_budget_s=10.0, repeats=1, sweep_learning_rates=(0.1,)
 )

@@ -8,7 +8,8 @@ from cli.main import main
 
 def grid(tmp_path, *extra):
     argv = ["compare", "--schemes", "full", "--clients", "2", "--partitions", "iid",
-            "--rounds", "2", "--repeats", "1", "--results-dir", str(tmp_path), *extra]  # fmt: skip
+            "--rounds", "2", "--repeats", "1", "--sweep-learning-rates", "",
+            "--results-dir", str(tmp_path), *extra]  # fmt: skip
     assert main(argv) == 0
     return json.loads((tmp_path / "comparison.json").read_text())
 

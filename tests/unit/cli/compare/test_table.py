@@ -6,12 +6,13 @@ import pytest
 from cli.compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
 from cli.compare.devices import DeviceAllocation, remark_correlations
 from cli.compare.settings import QUICK, CompareSettings, RunSpec
-from cli.compare.table import RunResult, cell_table, markdown_table
+from cli.compare.table import RunResult, best_runs, cell_table, markdown_table
 
 TARGET = 0.9
+SCHEMES = ("proposed", "online", "full", "random", "gradient-feel", "model-feel", "individual")
 
 
-def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None):
+def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None, rate=None):
     """A run whose round n ends at n * latency with the given test accuracies."""
     losses = losses or [1.0 / (n + 2) for n in range(len(accuracies))]
     rows = [
@@ -19,8 +20,9 @@ def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None):
          "test_loss": loss, "global_batch": batch, "round_latency_s": latency}
         for n, (a, loss) in enumerate(zip(accuracies, losses, strict=True))
     ]  # fmt: skip
-    summary = {"initial_test_accuracy": 0.1, "initial_test_loss": 1.0}
-    return RunResult(RunSpec(6, "iid", seed, scheme), rows, summary)
+    config = {"learning-rate": rate or 0.05, "patience": 3}
+    summary = {"initial_test_accuracy": 0.1, "initial_test_loss": 1.0, "config": config}
+    return RunResult(RunSpec(6, "iid", seed, scheme, rate), rows, summary)
 
 
 def test_time_to_target_is_the_first_round_at_or_above_it():
@@ -49,7 +51,7 @@ def test_speedup_is_individual_time_over_the_scheme_time_per_seed():
     assert table["online"]["reached"] == 1 and table["online"]["speedup"]["n"] == 1
     assert table["online"]["final_accuracy"]["mean"] == pytest.approx((0.3 + 0.95) / 2)
     text = markdown_table(list(table.values()), TARGET)
-    assert "| proposed | 94.0 ± 1.4% | 2.00 ± 0.00 | 2.50 ± 0.71× |" in text
+    assert "| proposed | 0.05 | 94.0 ± 1.4% | 2.00 ± 0.00 | 2.50 ± 0.71× |" in text
     assert "8.00 (1/2 reached)" in text
 
 
@@ -57,7 +59,27 @@ def test_without_individual_reaching_the_target_there_is_no_speedup():
     runs = [result("individual", [0.5]), result("proposed", [0.95])]
     rows = cell_table(runs, ["proposed", "individual"], TARGET)
     assert rows[0]["speedup"] is None and rows[1]["time_to_target_s"] is None
-    assert "| individual | 50.0% | not reached | — |" in markdown_table(rows, TARGET)
+    assert "| individual | 0.05 | 50.0% | not reached | — |" in markdown_table(rows, TARGET)
+
+
+def test_each_scheme_is_reported_at_its_own_best_learning_rate():
+    runs = [
+        result("individual", [0.95], latency=6.0),  # 6 s at 0.05
+        result("individual", [0.95], latency=3.0, rate=0.1),  # 3 s at 0.1: the reference
+        result("full", [0.5, 0.8], rate=0.1),  # never reaches: loses to 0.05
+        result("full", [0.5, 0.92], latency=2.0),  # 4 s at 0.05
+        result("online", [0.5, 0.6]),  # neither reaches: the higher final accuracy wins
+        result("online", [0.5, 0.7], rate=0.025),
+    ]
+    best = best_runs(runs, ["full", "online", "individual"], TARGET)
+    assert {s: group[0].spec.learning_rate for s, group in best.items()} == {
+        "full": None, "online": 0.025, "individual": 0.1
+    }  # fmt: skip
+    table = {r["scheme"]: r for r in cell_table(runs, ["full", "online", "individual"], TARGET)}
+    assert [table[s]["learning_rate"] for s in ("full", "online", "individual")] == [
+        0.05, 0.025, 0.1
+    ]  # fmt: skip
+    assert table["full"]["speedup"]["mean"] == pytest.approx(3.0 / 4.0)
 
 
 def test_square_root_decay_is_recovered_and_judged_to_hold():
@@ -89,16 +111,20 @@ def test_one_batch_size_is_too_few_to_judge():
     assert check["holds"] is None and verdict(check).startswith("too few")
 
 
-def test_grid_plans_every_scheme_per_cell_and_seed_and_the_sweep():
+def test_grid_plans_every_scheme_at_every_learning_rate_and_the_patience_runs():
     settings = CompareSettings(repeats=2, sweep_learning_rates=(0.1,))
     runs = settings.runs()
-    assert len(runs) == 2 * 2 * (2 * 7 + 1)  # the sweep runs with the first seed only
+    assert len(runs) == 2 * 2 * 2 * (7 * 2 + 2)  # cells x seeds x (schemes x rates + patiences)
     assert {r.cell for r in runs} == {"K6-iid", "K6-shards", "K12-iid", "K12-shards"}
-    sweep = [r for r in runs if r.learning_rate is not None]
-    assert {(r.scheme, r.name, r.seed) for r in sweep} == {("proposed", "proposed-lr0.1", 0)}
-    no_proposed = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
-    assert [r.name for r in no_proposed.runs()] == ["full"]
-    assert len(QUICK.runs()) == 8 and QUICK.cells() == [(4, "iid", 32)]
+    sweep = [r for r in runs if r.learning_rate is not None and r.cell == "K6-iid"]
+    assert {(r.scheme, r.seed) for r in sweep} == {(s, seed) for s in SCHEMES for seed in (0, 1)}
+    patience = [r.name for r in runs if r.patience is not None and r.cell == "K6-iid"]
+    assert patience == ["individual-patience1", "individual-patience5"] * 2
+    no_individual = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
+    assert [r.name for r in no_individual.runs()] == ["full", "full-lr0.025", "full-lr0.1"]
+    assert len(QUICK.runs()) == 7 * 2 + 2 and QUICK.cells() == [(4, "iid", 32)]
+    given = CompareSettings(run_config={"patience": 5}, clients=(4,), partitions=("iid",))
+    assert {r.patience for r in given.runs()} == {None, 1}  # the run config's 5 is the main run
 
 
 def test_run_directories_are_per_cell_seed_and_name(tmp_path):
