@@ -308,11 +308,12 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.results_dir or default_dir).expanduser().resolve()
     console = Console(soft_wrap=True)
     runs = settings.runs()
-    sweep = sum(spec.learning_rate is not None for spec in runs)
+    patience = sum(spec.patience is not None for spec in runs)
     console.print(
         f"feel compare: {len(runs)} runs ({len(settings.schemes)} schemes x "
-        f"{len(settings.cells())} cells x {settings.repeats} seeds, {sweep} sweep runs), "
-        f"engine {settings.engine}; results in {root}"
+        f"{len(settings.learning_rates())} learning rates x {len(settings.cells())} cells x "
+        f"{settings.repeats} seeds, {patience} patience runs), engine {settings.engine}; "
+        f"results in {root}"
     )
     started = time.monotonic()
     report = run_comparison(settings, root, _command(args), console)
