@@ -289,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = sum(spec.learning_rate is not None for spec in runs)
     console.print(
         f"feel compare: {len(runs)} runs ({len(settings.schemes)} schemes x "
-        f"{len(settings.cells())} cells x {settings.repeats} seeds, {sweep} sweep runs), "
+        f"{len(settings.cells())} cells x {settings.repeats} seeds, {sweep} sweep runs, "
+        f"{len(settings.decay_runs())} Eq. (8) decay runs), "
         f"engine {settings.engine}; results in {root}"
     )
     started = time.monotonic()

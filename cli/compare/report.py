@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.compare.decay import decay_check, gradient_runs, verdict
+from cli.compare.decay import decay_check, verdict
 from cli.compare.devices import device_allocation, remark_correlations
 from cli.compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
 from cli.compare.runner import RunOutcome, run_grid
@@ -33,7 +33,7 @@ def _cell_report(
 ) -> dict[str, Any]:
     """Table, Eq. (8) check, Remarks 2-3 and figures of one cell."""
     target = settings.target_accuracy
-    main = [r for r in runs if r.spec.learning_rate is None]
+    main = [r for r in runs if r.spec.learning_rate is None and not r.spec.fixed_batch]
     first = [r for r in main if r.spec.seed == settings.seed]
     report: dict[str, Any] = {"table": cell_table(main, list(settings.schemes), target)}
     figures = {"schemes": plot_schemes(first, root / f"schemes-{cell}.png", cell, target)}
@@ -47,8 +47,8 @@ def _cell_report(
         report["remarks"] = remark_correlations(allocation)
         path = root / f"allocation-{cell}.png"
         figures["allocation"] = plot_allocation(allocation, path, f"{cell}: proposed scheme")
-    if gradient_runs(main):
-        report["loss_decay"] = decay_check(main)
+    if any(r.spec.fixed_batch for r in runs):
+        report["loss_decay"] = decay_check(runs)
     report["figures"] = {name: path.name for name, path in figures.items()}
     return report
 

@@ -11,6 +11,11 @@ Defaults, and why (the paper gives no value for any of them):
 - ``repeats = 2``: two seeds, so the table gives mean ± std (a seed draws another fleet,
   partition, initial model and sampling); the grid then takes about 15 minutes on 2 cores.
 - ``clients = (6, 12)`` and ``partitions = ("iid", "shards")``: Table II's K and data cases.
+- ``decay_batches = (1, 2, 8, 32, 64, 128)``: the batches per device of the Eq. (8) check's
+  fixed-batch runs (``gradient-feel`` at ``fixed-batch``), each with eta ~ sqrt(B) and with
+  eta fixed, for ``decay_rounds = 10`` rounds and no time budget, first seed only, their
+  training loss measured on ``probe_examples = 512`` training examples
+  (:mod:`cli.compare.decay`).
 - ``gradient_bits = (32,)``: the paper's float32 gradients; more values (``--gradient-bits
   32 8 1``) add cells that upload gradients encoded to b bits (Sec. III-B).
 """
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from strategy.schemes import SCHEME_NAMES
+from task.names import LR_SCALINGS
 from task.quantize import FULL_PRECISION_BITS
 
 ENGINES = ("inprocess", "flower")
@@ -30,6 +36,8 @@ ENGINES = ("inprocess", "flower")
 REFERENCE_SCHEME = "individual"
 # The scheme of the learning-rate sweep (Fig. 3) and of the allocation plot (Remarks 2-3).
 PROPOSED = "proposed"
+# The scheme of the loss-decay check's fixed-batch runs (Eq. 8).
+DECAY_SCHEME = "gradient-feel"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,9 @@ class RunSpec:
         Training scheme.
     learning_rate
         Base learning rate eta0 of a sweep run; None for the run config's.
+    fixed_batch, lr_scaling
+        Batch per device and learning-rate law of a decay run (Eq. 8 check); 0 for the
+        other runs.
     """
 
     clients: int
@@ -54,6 +65,8 @@ class RunSpec:
     scheme: str
     learning_rate: float | None = None
     gradient_bits: int = FULL_PRECISION_BITS
+    fixed_batch: int = 0
+    lr_scaling: str = "sqrt"
 
     @property
     def cell(self) -> str:
@@ -63,8 +76,10 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """The run's name within its cell and seed, e.g. ``proposed`` or ``proposed-lr0.1``."""
+        """The run's name in its cell and seed: ``proposed``, ``proposed-lr0.1``, ``*-b8-fixed``."""
         suffix = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
+        if self.fixed_batch:
+            suffix += f"-b{self.fixed_batch}-{self.lr_scaling}"
         return re.sub(r"[^A-Za-z0-9_.-]", "_", self.scheme) + suffix
 
     def directory(self, root: Path) -> Path:
@@ -94,6 +109,9 @@ class CompareSettings:
         First seed.
     sweep_learning_rates
         Extra base learning rates of the proposed scheme (Fig. 3).
+    decay_batches, decay_rounds, probe_examples
+        Batches per device, rounds and probe-set size of the decay runs (Eq. 8); no
+        batches: no decay runs.
     run_config
         Further run-config keys of every run (dataset, model, data-dir, ...).
     engine
@@ -111,6 +129,9 @@ class CompareSettings:
     repeats: int = 2
     seed: int = 0
     sweep_learning_rates: tuple[float, ...] = (0.025, 0.1)
+    decay_batches: tuple[int, ...] = (1, 2, 8, 32, 64, 128)
+    decay_rounds: int = 10
+    probe_examples: int = 512
     run_config: dict[str, Any] = field(default_factory=dict)
     engine: str = "inprocess"
 
@@ -133,6 +154,20 @@ class CompareSettings:
             for seed in self.seeds()
             for scheme, rate in [(s, None) for s in self.schemes]
             + [(PROPOSED, r) for r in sweep if seed == self.seed]
+        ] + self.decay_runs()
+
+    def decay_runs(self) -> list[RunSpec]:
+        """Return the Eq. (8) check's runs: per cell, law and batch (first seed).
+
+        Like the sweep of the proposed scheme, they come with their scheme, ``gradient-feel``.
+        """
+        if DECAY_SCHEME not in self.schemes:
+            return []
+        return [
+            RunSpec(k, partition, self.seed, DECAY_SCHEME, None, bits, batch, law)
+            for k, partition, bits in self.cells()
+            for law in LR_SCALINGS
+            for batch in self.decay_batches
         ]
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from cli.compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
 from cli.compare.devices import DeviceAllocation, remark_correlations
 from cli.compare.settings import QUICK, CompareSettings, RunSpec
 from cli.compare.table import RunResult, cell_table, markdown_table
@@ -60,45 +59,19 @@ def test_without_individual_reaching_the_target_there_is_no_speedup():
     assert "| individual | 50.0% | not reached | — |" in markdown_table(rows, TARGET)
 
 
-def test_square_root_decay_is_recovered_and_judged_to_hold():
-    batches = np.array([4.0, 16.0, 64.0, 256.0])
-    assert fit_sqrt(batches, 0.01 * np.sqrt(batches))["r2"] == pytest.approx(1.0)
-    assert fit_exponent(batches, 0.01 * np.sqrt(batches))["alpha"] == pytest.approx(0.5)
-    runs = [
-        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 0.001 * np.sqrt(b) * np.arange(1, 13)))
-        for s, b in (("online", 4), ("proposed", 100), ("full", 400))
-    ]
-    check = decay_check([*runs, result("model-feel", [0.5] * 12, batch=1000)])
-    assert [p["scheme"] for p in check["runs"]] == ["online", "proposed", "full"]
-    assert check["per_run"]["xi"] == pytest.approx(0.001)
-    assert check["holds"] is True and verdict(check).startswith("Eq. (8) holds")
-
-
-def test_linear_decay_is_judged_not_to_hold():
-    runs = [
-        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 1e-5 * b * np.arange(1, 13)))
-        for s, b in (("online", 4), ("proposed", 100), ("full", 900))
-    ]
-    check = decay_check(runs)
-    assert check["exponent"]["alpha"] == pytest.approx(1.0)
-    assert check["holds"] is False and "does not hold" in verdict(check)
-
-
-def test_one_batch_size_is_too_few_to_judge():
-    check = decay_check([result("full", [0.5] * 3, batch=64)])
-    assert check["holds"] is None and verdict(check).startswith("too few")
-
-
 def test_grid_plans_every_scheme_per_cell_and_seed_and_the_sweep():
     settings = CompareSettings(repeats=2, sweep_learning_rates=(0.1,))
     runs = settings.runs()
-    assert len(runs) == 2 * 2 * (2 * 7 + 1)  # the sweep runs with the first seed only
+    decay = len(settings.decay_batches) * 2  # both learning-rate laws, first seed only
+    assert len(runs) == 2 * 2 * (2 * 7 + 1 + decay)  # the sweep with the first seed only
     assert {r.cell for r in runs} == {"K6-iid", "K6-shards", "K12-iid", "K12-shards"}
+    assert {r.name for r in runs if r.fixed_batch} >= {"gradient-feel-b8-fixed"}
     sweep = [r for r in runs if r.learning_rate is not None]
     assert {(r.scheme, r.name, r.seed) for r in sweep} == {("proposed", "proposed-lr0.1", 0)}
     no_proposed = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
     assert [r.name for r in no_proposed.runs()] == ["full"]
-    assert len(QUICK.runs()) == 8 and QUICK.cells() == [(4, "iid", 32)]
+    assert len(QUICK.runs()) == 8 + 2 * len(QUICK.decay_batches)
+    assert QUICK.cells() == [(4, "iid", 32)]
 
 
 def test_run_directories_are_per_cell_seed_and_name(tmp_path):
