@@ -17,6 +17,7 @@ from server.build import build_strategy
 from server.checkpoint import resume_point, set_rng_state
 from server.evaluation import Evaluator
 from server.plots import plot_curves
+from server.probe import probe_set
 from server.results import ResultsWriter, read_rounds, summarize
 from server.rounds import RoundWriter, TestSetEvaluation, log_progress
 from strategy import TrainingState
@@ -56,8 +57,11 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     model = build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
     num_params = parameter_count(model)
     strategy = build_strategy(config, parameter_shapes(model))
+    probe = None
+    if config["probe-examples"]:
+        probe = probe_set(data.x_train, data.y_train, config["probe-examples"], config["seed"])
     evaluator = Evaluator(
-        copy.deepcopy(model), data.x_test, data.y_test, resolve_device(config["device"])
+        copy.deepcopy(model), data.x_test, data.y_test, resolve_device(config["device"]), probe
     )
     evaluation = TestSetEvaluation(evaluator, resumed.initial if resumed else None)
     rounds = RoundWriter(writer, evaluation, config, resumed)

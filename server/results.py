@@ -15,6 +15,8 @@ ROUNDS_FILE = "rounds.jsonl"
 # The keys of a row that depend on the machine, not on the run's config.
 WALL_KEYS = ("wall_time_s", "round_wall_time_s", "wall_phases_s")
 SUMMARY_FILE = "summary.json"
+# The field of the probe set's training loss (:mod:`server.probe`), in rows that measure it.
+PROBE_METRIC = "probe_loss"
 
 
 def round_row(
@@ -96,7 +98,7 @@ def summarize(
     rows
         The rows of ``rounds.jsonl``.
     initial
-        Test metrics of the initial model (round 0).
+        Test metrics of the initial model (round 0), and its probe loss if measured.
     wall_time_s
         Wall-clock seconds of the whole ServerApp.
     model
@@ -110,6 +112,7 @@ def summarize(
         "rounds": len(rows),
         "initial_test_loss": initial["test_loss"],
         "initial_test_accuracy": initial["test_accuracy"],
+        **({f"initial_{PROBE_METRIC}": initial[PROBE_METRIC]} if PROBE_METRIC in initial else {}),
         "final_test_loss": evaluated[-1]["test_loss"] if evaluated else None,
         "final_test_accuracy": evaluated[-1]["test_accuracy"] if evaluated else None,
         "best_test_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),

@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.supercore import log
 
 from server.checkpoint import Checkpoint, rng_state, save_checkpoint
-from server.evaluation import METRICS, Evaluator
+from server.evaluation import Evaluator
 from server.results import ResultsWriter, round_row
 from strategy import FinishedRound
 from task.arrays import record_views
@@ -69,7 +69,7 @@ class RoundWriter:
         self.rows.append(
             round_row(
                 finished.record,
-                {key: metrics.get(key) for key in METRICS},
+                {key: metrics.get(key) for key in self.evaluation.evaluator.metrics},
                 now - self.started,
                 now - self.last,
                 finished.phases,

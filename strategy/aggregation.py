@@ -52,9 +52,25 @@ def weighted_average(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str,
     return averaged
 
 
-def scaled_learning_rate(base_rate: float, global_batch: int, base_batch: int) -> float:
-    """Learning rate eta = eta0 * sqrt(B / B0), the square-root scaling law of Sec. III-A."""
-    return float(base_rate * np.sqrt(global_batch / base_batch))
+def scaled_learning_rate(
+    base_rate: float, global_batch: int, base_batch: int, scaling: str = "sqrt"
+) -> float:
+    """Learning rate of a step on global batch B.
+
+    ``scaling="sqrt"``: eta = eta0 sqrt(B / B0), the square-root law of Sec. III-A under
+    which Eq. (8) is stated; ``"fixed"``: eta = eta0 at every B (the control of the
+    loss-decay check, :mod:`cli.compare.decay`).
+
+    Raises
+    ------
+    ValueError
+        For another ``scaling``.
+    """
+    if scaling == "sqrt":
+        return float(base_rate * np.sqrt(global_batch / base_batch))
+    if scaling == "fixed":
+        return float(base_rate)
+    raise ValueError(f"scaling: expected sqrt or fixed, got {scaling!r}")
 
 
 def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str, np.ndarray]:

@@ -57,6 +57,9 @@ class FeelStrategy(OwnRoundLoop):
         Instance settings besides the devices' reports (gradient size, frames, bounds, channel).
     learning_rate, base_batch
         Base learning rate eta0 and the global batch B0 at which it applies.
+    lr_scaling
+        Learning-rate law (:func:`~strategy.aggregation.scaled_learning_rate`): ``sqrt``
+        (eta = eta0 sqrt(B / B0)) or ``fixed`` (eta = eta0).
     gradient_bits
         Bits per gradient element b sent to the devices (below 32 they send the gradient
         encoded, :mod:`task.codec`).
@@ -90,11 +93,13 @@ class FeelStrategy(OwnRoundLoop):
         timeout: float = 3600.0,
         time_budget_s: float = 0.0,
         min_devices: int = 1,
+        lr_scaling: str = "sqrt",
     ) -> None:
         self.policy = policy
         self.settings = settings
         self.learning_rate = learning_rate
         self.base_batch = base_batch
+        self.lr_scaling = lr_scaling
         self.gradient_bits = gradient_bits
         self.timeout = timeout
         self.time_budget_s = time_budget_s
@@ -119,7 +124,8 @@ class FeelStrategy(OwnRoundLoop):
         log(INFO, "\t│\t├── Policy: %s", self.policy.name)
         log(INFO, "\t│\t├── Scenario: %s", self.settings.scenario)
         log(INFO, "\t│\t├── Gradient size: %.0f bits", self.settings.gradient_size_bits)
-        log(INFO, "\t│\t└── Learning rate: %g * sqrt(B / %d)", self.learning_rate, self.base_batch)
+        law = f"sqrt(B / {self.base_batch})" if self.lr_scaling == "sqrt" else "1 (fixed)"
+        log(INFO, "\t│\t└── Learning rate: %g * %s", self.learning_rate, law)
 
     def start(
         self,
@@ -325,7 +331,9 @@ class FeelStrategy(OwnRoundLoop):
         """Average the gradients (Eq. 1), take the SGD step (Eq. 2), average the BN statistics."""
         weights = batch_weights([u.weight for u in updates])
         global_batch = sum(u.weight for u in updates)
-        learning_rate = scaled_learning_rate(self.learning_rate, global_batch, self.base_batch)
+        learning_rate = scaled_learning_rate(
+            self.learning_rate, global_batch, self.base_batch, self.lr_scaling
+        )
         gradient = weighted_average([u.arrays for u in updates], weights)
         state = sgd_step(plan.model, gradient, learning_rate)
         if any(u.buffers for u in updates):

@@ -92,7 +92,7 @@ class ModelFeelStrategy(FeelStrategy):
         Seed of the upload quantization.
     **options
         Further options of :class:`~strategy.loop.FeelStrategy` (``min_nodes``, ``timeout``,
-        ``time_budget_s``, ``min_devices``).
+        ``time_budget_s``, ``min_devices``, ``lr_scaling``: also the local steps' law).
     """
 
     message_type = TRAIN_EPOCH
@@ -113,7 +113,9 @@ class ModelFeelStrategy(FeelStrategy):
         schedule = EpochSchedule(self.scheme, local_batch, equal_slots)
         super().__init__(schedule, settings, learning_rate, base_batch, **options)
         self.local_batch = local_batch
-        self.local_learning_rate = scaled_learning_rate(learning_rate, local_batch, base_batch)
+        self.local_learning_rate = scaled_learning_rate(
+            learning_rate, local_batch, base_batch, self.lr_scaling
+        )
         self.model_bits = model_bits
         self.seed = seed
 

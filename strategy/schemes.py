@@ -111,6 +111,7 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "settings": settings,
         "learning_rate": config["learning-rate"],
         "base_batch": config["base-batch"],
+        "lr_scaling": config["lr-scaling"],
         "min_nodes": config["min-nodes"],
         "timeout": config["round-timeout-s"],
         "time_budget_s": config["time-budget-s"],

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from task.errors import ConfigError
-from task.names import DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, PARTITION_NAMES, SCENARIO_NAMES
+from task.names import (
+    DATASET_NAMES,
+    DEVICE_NAMES,
+    LR_SCALINGS,
+    MODEL_NAMES,
+    PARTITION_NAMES,
+    SCENARIO_NAMES,
+)
 
 Value = bool | int | float | str
 
@@ -257,6 +264,12 @@ _KEYS = (
         high=32,
     ),
     Key("learning-rate", 0.05, "base learning rate eta0 (eta = eta0 sqrt(B / B0))", above=0),
+    Key(
+        "lr-scaling",
+        "sqrt",
+        "learning-rate law: sqrt (eta = eta0 sqrt(B / B0), Sec. III-A) or fixed (eta = eta0)",
+        choices=LR_SCALINGS,
+    ),
     Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),
     Key("max-batch", 128, "largest batch per device B^max", low=1),
     Key("min-batch", 1, "smallest batch per device", low=1),
@@ -270,6 +283,13 @@ _KEYS = (
         path=True,
     ),
     Key("results-dir", "", "results directory", path=True),
+    Key(
+        "probe-examples",
+        0,
+        "training examples of the fixed probe set whose training loss (Eq. 4) is written "
+        "per evaluated round as probe_loss (0: none)",
+        low=0,
+    ),
     Key("bandwidth-hz", 10e6, "system bandwidth W", above=0),
     Key("tx-power-dbm", 28.0, "transmit power of devices and base station"),
     Key("noise-dbm-per-hz", -174.0, "noise power density N0"),

@@ -5,3 +5,5 @@ PARTITION_NAMES = ("iid", "shards", "dirichlet")
 MODEL_NAMES = ("cnn", "resnet18", "densenet121", "mobilenetv2")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 SCENARIO_NAMES = ("cpu", "gpu")
+# Learning-rate laws: eta = eta0 sqrt(B / B0) (Sec. III-A) or eta = eta0 at every B.
+LR_SCALINGS = ("sqrt", "fixed")

@@ -312,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         f"feel compare: {len(runs)} runs ({len(settings.schemes)} schemes x "
         f"{len(settings.learning_rates())} learning rates x {len(settings.cells())} cells x "
-        f"{settings.repeats} seeds, {patience} patience runs), engine {settings.engine}; "
+        f"{settings.repeats} seeds, {patience} patience runs, "
+        f"{len(settings.decay_runs())} Eq. (8) decay runs), engine {settings.engine}; "
         f"results in {root}"
     )
     started = time.monotonic()

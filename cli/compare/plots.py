@@ -6,10 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure
 
-from cli.compare.decay import EARLY_ROUNDS, gradient_runs, loss_decays
 from cli.compare.devices import DeviceAllocation
 from cli.compare.table import RunResult
 
@@ -75,36 +73,24 @@ def plot_allocation(allocation: DeviceAllocation, path: Path, title: str) -> Pat
 
 
 def plot_decay(cells: dict[str, tuple[list[RunResult], dict[str, Any]]], path: Path) -> Path:
-    """Eq. (8): per-round loss decay against sqrt(B), the early-round means and the fit."""
+    """Eq. (8): each decay run's mean probe-loss decay against its global batch, per law."""
     figure = Figure(figsize=(5 * len(cells), 4.2), layout="constrained")
     axes = figure.subplots(1, len(cells), squeeze=False)[0]
-    for ax, (cell, (runs, check)) in zip(axes, cells.items(), strict=True):
-        for index, run in enumerate(gradient_runs(runs)):
-            decays, batches = loss_decays(run)
-            label = "each round (axis clipped)" if index == 0 else None
-            ax.scatter(np.sqrt(batches), decays, s=4, alpha=0.25, color="grey", label=label)
-        means = check["runs"]
-        roots = np.sqrt([p["mean_global_batch"] for p in means])
-        ax.scatter(
-            roots,
-            [p["mean_decay"] for p in means],
-            color="C0",
-            zorder=3,
-            label=f"mean of first {EARLY_ROUNDS} rounds",
-        )
-        grid = np.linspace(0, roots.max() * 1.05, 50)
-        top = max(abs(p["mean_decay"]) for p in means) or 1.0
-        ax.set_ylim(-0.5 * top, 2.5 * top)
-        fit = check["per_run"]
-        ax.plot(
-            grid,
-            fit["xi"] * grid,
-            color="C3",
-            label=f"xi sqrt(B), xi = {fit['xi']:.2g}, R² = {fit['r2']:.2f}",
-        )
+    for ax, (cell, (_, check)) in zip(axes, cells.items(), strict=True):
+        for law, fit in check["fits"].items():
+            points = fit["points"]
+            alpha = f", alpha = {fit['alpha']:.2f}" if "alpha" in fit else ""
+            ax.plot(
+                [p["global_batch"] for p in points],
+                [p["mean_decay"] for p in points],
+                marker="o",
+                label=f"eta {law}{alpha}",
+            )
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_xscale("log")
         ax.set_title(cell)
-        ax.set_xlabel("sqrt(global batch B)")
-        ax.set_ylabel("Test-loss decay per round")
+        ax.set_xlabel("global batch B")
+        ax.set_ylabel("Mean training-loss decay per round (probe set)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(figure, path)

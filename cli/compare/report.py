@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from cli.compare.decay import decay_check, gradient_runs, verdict
+from cli.compare.decay import decay_check, verdict
 from cli.compare.devices import device_allocation, remark_correlations
 from cli.compare.plots import plot_allocation, plot_decay, plot_schemes, plot_sweep
 from cli.compare.runner import RunOutcome, run_grid
@@ -67,7 +67,7 @@ def _cell_report(
 ) -> dict[str, Any]:
     """Table, Eq. (8) check, Remarks 2-3 and figures of one cell."""
     target = settings.target_accuracy
-    main = [r for r in runs if r.spec.patience is None]
+    main = [r for r in runs if r.spec.patience is None and not r.spec.fixed_batch]
     best = [r for group in best_runs(main, list(settings.schemes), target).values() for r in group]
     first = [r for r in best if r.spec.seed == settings.seed]
     report: dict[str, Any] = {"table": cell_table(main, list(settings.schemes), target)}
@@ -85,8 +85,8 @@ def _cell_report(
         report["remarks"] = remark_correlations(allocation)
         path = root / f"allocation-{cell}.png"
         figures["allocation"] = plot_allocation(allocation, path, f"{cell}: proposed scheme")
-    if gradient_runs(main):
-        report["loss_decay"] = decay_check(main)
+    if any(r.spec.fixed_batch for r in runs):
+        report["loss_decay"] = decay_check(runs)
     report["figures"] = {name: path.name for name, path in figures.items()}
     return report
 
@@ -174,7 +174,11 @@ def write_report(
     if checks:
         report["loss_decay"] = plot_decay(checks, root / "loss-decay.png").name
     (root / JSON_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    main = next(r for r in results if r.spec.learning_rate is None and r.spec.patience is None)
+    main = next(
+        r
+        for r in results
+        if r.spec.learning_rate is None and r.spec.patience is None and not r.spec.fixed_batch
+    )
     (root / MARKDOWN_FILE).write_text(_markdown(report, settings, main.summary["config"]))
     return report
 

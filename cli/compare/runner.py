@@ -62,6 +62,17 @@ def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str
         given["learning-rate"] = spec.learning_rate
     if spec.patience is not None:
         given["patience"] = spec.patience
+    if spec.fixed_batch:
+        given.update(
+            {
+                "fixed-batch": spec.fixed_batch,
+                "lr-scaling": spec.lr_scaling,
+                "probe-examples": settings.probe_examples,
+                "num-server-rounds": settings.decay_rounds,
+                "time-budget-s": 0.0,
+                "eval-every": 1,
+            }
+        )
     return resolve_run_config(given)
 
 

@@ -19,6 +19,11 @@ Defaults, and why (the paper gives no value for any of them):
 - ``scenario = "cpu"``: the device compute model of Sec. III and the schemes of Sec. VI-C;
   ``"gpu"`` is Sec. VI-D's comparison, Assumption 1 devices against the baselines ``online``,
   ``full`` and ``random`` of Figs. 4-5 (:data:`SCENARIO_SCHEMES`).
+- ``decay_batches = (1, 2, 8, 32, 64, 128)``: the batches per device of the Eq. (8) check's
+  fixed-batch runs (``gradient-feel-bmax`` at ``fixed-batch``), each with eta ~ sqrt(B) and
+  with eta fixed, for ``decay_rounds = 10`` rounds and no time budget, first seed only, their
+  training loss measured on ``probe_examples = 512`` training examples
+  (:mod:`cli.compare.decay`).
 - ``gradient_bits = (32,)``: the paper's float32 gradients; more values (``--gradient-bits
   32 8 1``) add cells that upload gradients encoded to b bits (Sec. III-B).
 """
@@ -32,6 +37,7 @@ from typing import Any
 
 from strategy.schemes import BASELINES, SCHEME_NAMES
 from task.config import DEFAULTS
+from task.names import LR_SCALINGS
 from task.quantize import FULL_PRECISION_BITS
 
 ENGINES = ("inprocess", "flower")
@@ -41,6 +47,9 @@ REFERENCE_SCHEME = "individual"
 PROPOSED = "proposed"
 # The schemes each scenario compares by default: Sec. VI-C's on CPUs, Sec. VI-D's on GPUs.
 SCENARIO_SCHEMES = {"cpu": SCHEME_NAMES, "gpu": (PROPOSED, *BASELINES)}
+# The loss-decay check's fixed-batch runs (Eq. 8): gradient-FEEL's one step at a given batch,
+# planned when gradient-FEEL is compared.
+DECAY_SCHEME, DECAY_WITH = "gradient-feel-bmax", "gradient-feel"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,9 @@ class RunSpec:
         Base learning rate eta0 of a sweep run; None for the run config's.
     patience
         Individual learning's patience of a sensitivity run; None for the run config's.
+    fixed_batch, lr_scaling
+        Batch per device and learning-rate law of a decay run (Eq. 8 check); 0 for the
+        other runs.
     """
 
     clients: int
@@ -68,6 +80,8 @@ class RunSpec:
     learning_rate: float | None = None
     gradient_bits: int = FULL_PRECISION_BITS
     patience: int | None = None
+    fixed_batch: int = 0
+    lr_scaling: str = "sqrt"
 
     @property
     def cell(self) -> str:
@@ -77,9 +91,11 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        """The name in its cell and seed: ``proposed``, ``full-lr0.1``, ``individual-patience1``."""
+        """The name in its cell and seed: ``proposed``, ``full-lr0.1``, ``*-b8-fixed``, ..."""
         suffix = "" if self.learning_rate is None else f"-lr{self.learning_rate:g}"
         suffix += "" if self.patience is None else f"-patience{self.patience}"
+        if self.fixed_batch:
+            suffix += f"-b{self.fixed_batch}-{self.lr_scaling}"
         return re.sub(r"[^A-Za-z0-9_.-]", "_", self.scheme) + suffix
 
     def directory(self, root: Path) -> Path:
@@ -113,6 +129,9 @@ class CompareSettings:
         Extra base learning rates of every scheme, the grid besides the run config's (Fig. 3).
     individual_patiences
         Patiences of individual learning's sensitivity runs besides the run config's.
+    decay_batches, decay_rounds, probe_examples
+        Batches per device, rounds and probe-set size of the decay runs (Eq. 8); no
+        batches: no decay runs.
     run_config
         Further run-config keys of every run (dataset, model, data-dir, ...).
     engine
@@ -132,6 +151,9 @@ class CompareSettings:
     seed: int = 0
     sweep_learning_rates: tuple[float, ...] = (0.025, 0.1)
     individual_patiences: tuple[int, ...] = (1, 5)
+    decay_batches: tuple[int, ...] = (1, 2, 8, 32, 64, 128)
+    decay_rounds: int = 10
+    probe_examples: int = 512
     run_config: dict[str, Any] = field(default_factory=dict)
     engine: str = "inprocess"
 
@@ -164,6 +186,20 @@ class CompareSettings:
                 for rate in self.learning_rates()
             ]
             + [RunSpec(k, partition, seed, REFERENCE_SCHEME, None, bits, p) for p in patiences]
+        ] + self.decay_runs()
+
+    def decay_runs(self) -> list[RunSpec]:
+        """Return the Eq. (8) check's runs: per cell, law and batch (first seed).
+
+        Planned when gradient-FEEL is compared; they run its one step at a fixed batch.
+        """
+        if DECAY_WITH not in self.schemes:
+            return []
+        return [
+            RunSpec(k, partition, self.seed, DECAY_SCHEME, None, bits, None, batch, law)
+            for k, partition, bits in self.cells()
+            for law in LR_SCALINGS
+            for batch in self.decay_batches
         ]
 
 

@@ -77,3 +77,11 @@ def test_average_and_step_match_float64_reference_and_leave_inputs(dtype, shape,
     np.testing.assert_allclose(stepped, 1 - 0.5 * reference, rtol=tolerance, atol=tolerance)
     assert stepped.dtype == dtype and np.all(params["g"] == 1)
     assert all(np.array_equal(g["g"], b) for g, b in zip(grads, before, strict=True))
+
+
+def test_learning_rate_law_is_sqrt_by_default_or_fixed():
+    assert scaled_learning_rate(0.05, 256, 64) == pytest.approx(0.1)
+    assert scaled_learning_rate(0.05, 256, 64, "sqrt") == pytest.approx(0.1)
+    assert scaled_learning_rate(0.05, 256, 64, "fixed") == 0.05
+    with pytest.raises(ValueError, match="scaling"):
+        scaled_learning_rate(0.05, 256, 64, "linear")

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from cli.compare.decay import decay_check, fit_exponent, fit_sqrt, verdict
 from cli.compare.devices import DeviceAllocation, remark_correlations
 from cli.compare.settings import QUICK, CompareSettings, RunSpec
 from cli.compare.table import RunResult, best_runs, cell_table, markdown_table
@@ -82,47 +81,23 @@ def test_each_scheme_is_reported_at_its_own_best_learning_rate():
     assert table["full"]["speedup"]["mean"] == pytest.approx(3.0 / 4.0)
 
 
-def test_square_root_decay_is_recovered_and_judged_to_hold():
-    batches = np.array([4.0, 16.0, 64.0, 256.0])
-    assert fit_sqrt(batches, 0.01 * np.sqrt(batches))["r2"] == pytest.approx(1.0)
-    assert fit_exponent(batches, 0.01 * np.sqrt(batches))["alpha"] == pytest.approx(0.5)
-    runs = [
-        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 0.001 * np.sqrt(b) * np.arange(1, 13)))
-        for s, b in (("online", 4), ("proposed", 100), ("full", 400))
-    ]
-    check = decay_check([*runs, result("model-feel", [0.5] * 12, batch=1000)])
-    assert [p["scheme"] for p in check["runs"]] == ["online", "proposed", "full"]
-    assert check["per_run"]["xi"] == pytest.approx(0.001)
-    assert check["holds"] is True and verdict(check).startswith("Eq. (8) holds")
-
-
-def test_linear_decay_is_judged_not_to_hold():
-    runs = [
-        result(s, [0.5] * 12, batch=b, losses=list(1.0 - 1e-5 * b * np.arange(1, 13)))
-        for s, b in (("online", 4), ("proposed", 100), ("full", 900))
-    ]
-    check = decay_check(runs)
-    assert check["exponent"]["alpha"] == pytest.approx(1.0)
-    assert check["holds"] is False and "does not hold" in verdict(check)
-
-
-def test_one_batch_size_is_too_few_to_judge():
-    check = decay_check([result("full", [0.5] * 3, batch=64)])
-    assert check["holds"] is None and verdict(check).startswith("too few")
-
-
-def test_grid_plans_every_scheme_at_every_learning_rate_and_the_patience_runs():
+def test_grid_plans_every_scheme_at_every_learning_rate_the_patience_and_decay_runs():
     settings = CompareSettings(repeats=2, sweep_learning_rates=(0.1,))
     runs = settings.runs()
-    assert len(runs) == 2 * 2 * 2 * (7 * 2 + 2)  # cells x seeds x (schemes x rates + patiences)
+    decay = len(settings.decay_batches) * 2  # both learning-rate laws, first seed only
+    # cells x (seeds x (schemes x rates + patiences) + decay runs)
+    assert len(runs) == 2 * 2 * (2 * (7 * 2 + 2) + decay)
     assert {r.cell for r in runs} == {"K6-iid", "K6-shards", "K12-iid", "K12-shards"}
     sweep = [r for r in runs if r.learning_rate is not None and r.cell == "K6-iid"]
     assert {(r.scheme, r.seed) for r in sweep} == {(s, seed) for s in SCHEMES for seed in (0, 1)}
     patience = [r.name for r in runs if r.patience is not None and r.cell == "K6-iid"]
     assert patience == ["individual-patience1", "individual-patience5"] * 2
+    assert {r.name for r in runs if r.fixed_batch} >= {"gradient-feel-bmax-b8-fixed"}
+    assert {r.scheme for r in runs if r.fixed_batch} == {"gradient-feel-bmax"}
     no_individual = CompareSettings(schemes=("full",), clients=(4,), partitions=("iid",), repeats=1)
     assert [r.name for r in no_individual.runs()] == ["full", "full-lr0.025", "full-lr0.1"]
-    assert len(QUICK.runs()) == 7 * 2 + 2 and QUICK.cells() == [(4, "iid", 32)]
+    assert len(QUICK.runs()) == 7 * 2 + 2 + 2 * len(QUICK.decay_batches)
+    assert QUICK.cells() == [(4, "iid", 32)]
     given = CompareSettings(run_config={"patience": 5}, clients=(4,), partitions=("iid",))
     assert {r.patience for r in given.runs()} == {None, 1}  # the run config's 5 is the main run
 
