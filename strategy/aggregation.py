@@ -90,3 +90,20 @@ def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str
         else value
         for name, value in params.items()
     }
+
+
+def averaged_buffers(
+    buffers: Sequence[Arrays], weights: np.ndarray, model: Arrays
+) -> dict[str, np.ndarray]:
+    """Return the devices' BatchNorm statistics averaged with the gradient weights of Eq. (1).
+
+    Raises
+    ------
+    ValueError
+        If a device sent statistics for an array the ``model`` does not have.
+    """
+    averaged = weighted_average(buffers, weights)
+    unknown = set(averaged) - set(model)
+    if unknown:
+        raise ValueError(f"buffers for unknown arrays {sorted(unknown)}")
+    return averaged

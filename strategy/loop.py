@@ -13,7 +13,13 @@ from flwr.serverapp import Grid
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
-from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from strategy.aggregation import (
+    averaged_buffers,
+    batch_weights,
+    scaled_learning_rate,
+    sgd_step,
+    weighted_average,
+)
 from strategy.exchange import Exchange
 from strategy.hooks import OwnRoundLoop
 from strategy.instance import InstanceSettings, build_instance
@@ -337,7 +343,7 @@ class FeelStrategy(OwnRoundLoop):
         gradient = weighted_average([u.arrays for u in updates], weights)
         state = sgd_step(plan.model, gradient, learning_rate)
         if any(u.buffers for u in updates):
-            state.update(_averaged_buffers(updates, weights, state))
+            state.update(averaged_buffers([u.buffers for u in updates], weights, state))
         return RoundUpdate(
             array_record(state),
             self._charge(plan, updates),
@@ -388,14 +394,3 @@ class FeelStrategy(OwnRoundLoop):
         if metrics is not None:
             result.evaluate_metrics_serverapp[server_round] = metrics
         return metrics
-
-
-def _averaged_buffers(
-    updates: list[DeviceUpdate], weights: np.ndarray, state: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Return the BatchNorm statistics averaged with the gradient weights."""
-    averaged = weighted_average([u.buffers for u in updates], weights)
-    unknown = set(averaged) - set(state)
-    if unknown:
-        raise ValueError(f"buffers for unknown arrays {sorted(unknown)}")
-    return averaged
