@@ -29,15 +29,18 @@ def cpu_instance(rates, cpu_hz, *, cycles=2e6, update=1e5, bits=1.2e6, max_batch
     )
 
 
-@pytest.mark.parametrize("seed", range(16))
-def test_relaxed_optimum_matches_generic_solver(seed):
-    instance = small_instance(seed)
+def assert_relaxed_matches_generic_solver(instance):
     ours = solve_relaxed(instance).efficiency
     reference = generic_relaxed_efficiency(instance, starts=4)
     # The generic solver can only find feasible points: it never beats the optimum ...
     assert reference <= ours * (1 + 1e-9)
     # ... and from several starts it reaches it.
     assert reference == pytest.approx(ours, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_relaxed_optimum_matches_generic_solver(seed):
+    assert_relaxed_matches_generic_solver(small_instance(seed))
 
 
 def assert_within_enumeration(instance):
@@ -66,11 +69,7 @@ def test_fractional_threshold_integer_answer_matches_enumeration(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_fractional_threshold_relaxed_optimum_matches_generic_solver(seed):
-    instance = fractional_gpu_instance(seed)
-    ours = solve_relaxed(instance).efficiency
-    reference = generic_relaxed_efficiency(instance, starts=4)
-    assert reference <= ours * (1 + 1e-9)
-    assert reference == pytest.approx(ours, rel=1e-6)
+    assert_relaxed_matches_generic_solver(fractional_gpu_instance(seed))
 
 
 def test_fractional_threshold_device_stays_in_flat_region():
