@@ -1,31 +1,34 @@
-"""Test accuracy with the global model's BatchNorm running statistics vs recalibrated ones.
+"""Test accuracy under the two BatchNorm-statistics rules, and with recalibrated statistics.
 
 Usage: python scripts/bn_statistics.py [--out results/bn_statistics] [--calibration 1000]
        [--json docs/results/bn_statistics.json] [--plot docs/img/bn_recalibration.png]
 
-Gradient schemes update the global model's BN running statistics once per round (the server
-averages the devices' buffers after their one forward pass, momentum 0.1); model-FEEL
-updates them at every local step. This script measures what that costs at evaluation time.
-It runs, in process (``cli.compare.runner.run_inprocess``, i.e. ``server.app.run`` on an
-``InProcessGrid``):
+A gradient scheme takes one global step per round. Run-config ``bn-statistics`` says what
+the global model's BN running statistics are then (:func:`strategy.aggregation.updated_statistics`):
+``global-batch`` (the default: the statistics of the round's global batch, pooled from the
+devices' batch statistics) or ``momentum`` (PyTorch's exponential average, momentum 0.1,
+once per round: the rule before the fix). Model-FEEL updates them at every local step. The
+rule changes only the statistics eval mode uses, never the weights: training normalises
+with batch statistics. It runs, in process (``cli.compare.runner.run_inprocess``, i.e.
+``server.app.run`` on an ``InProcessGrid``):
 
 - ``default``: the ``feel simulate`` defaults (digits, cnn, 6 devices, proposed, 60 rounds,
   seed 0);
 - ``K6-iid``: the ``feel compare`` cell K = 6 IID, schemes proposed and model-feel, with the
   run configs and seeds ``feel compare`` uses (30 simulated s, seeds 0 and 1).
 
-Each run is the library's own run, unchanged (its ``rounds.jsonl`` is written as usual); the
-script only appends a round hook to the ones ``server.app.run`` passes to the strategy's
-``start``. After every round the hook evaluates the global model on the test set twice:
+A gradient run runs once under each rule (the script checks that the training losses agree
+to the last bit); model-FEEL once. Each run is the library's own run, unchanged (its
+``rounds.jsonl`` is written as usual); the script only appends a round hook to the ones
+``server.app.run`` passes to the strategy's ``start``. After every round the hook evaluates
+the global model on the test set as it is (what ``rounds.jsonl`` reports, checked) and, in
+the ``global-batch`` run, also ``recalibrated``: on a copy whose BN running statistics are
+reset and re-estimated for the current weights by forward passes without gradient, BN
+layers in train mode with ``momentum=None`` (a cumulative average), over a fixed
+calibration set of training examples (drawn once with its own generator, so the runs'
+random streams are untouched).
 
-- ``current``: as it is, with its running statistics (what ``rounds.jsonl`` reports);
-- ``recalibrated``: on a copy whose BN running statistics are reset and re-estimated for the
-  current weights by forward passes without gradient, BN layers in train mode with
-  ``momentum=None`` (a cumulative average over the batches), over a fixed calibration set of
-  training examples (drawn once with its own generator, so the runs' random streams are
-  untouched).
-
-It writes both curves per run (JSON), the plot of accuracy against round, and prints the
+It writes the curves per run (JSON), the plot of accuracy against round, and prints the
 figures of docs/bn_statistics.md.
 """
 
@@ -51,6 +54,7 @@ from cli.compare.runner import run_config, run_inprocess
 from cli.compare.settings import CompareSettings, RunSpec
 from cli.simulate import CLIENTS
 from strategy import FinishedRound
+from strategy.schemes import MODEL_SCHEMES
 from task.config import resolve_run_config
 from task.data import load_dataset
 from task.models import build_model
@@ -58,6 +62,9 @@ from task.training import evaluate, resolve_device
 
 CELL = (6, "iid")
 CELL_SCHEMES = ("proposed", "model-feel")
+RULES = ("momentum", "global-batch")
+# The accuracies reported per round: under each rule, and recalibrated.
+CURVES = ("momentum", "global-batch", "recalibrated")
 REPORT_ROUNDS = (5, 10, 20, 40, 60)
 CALIBRATION_SEED = 12345
 CALIBRATION_BATCH = 100
@@ -80,7 +87,9 @@ def recalibrate(model: nn.Module, x: np.ndarray, device: torch.device, batch: in
 class BnProbe:
     """Round hook: test accuracy of the global model with current and recalibrated BN stats."""
 
-    def __init__(self, config: Mapping[str, Any], calibration: int, batch: int) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], calibration: int, batch: int, recalibrated: bool
+    ) -> None:
         data = load_dataset(config["dataset"], config["data-dir"] or None)
         self.model = build_model(
             config["model"], data.num_classes, data.in_channels, data.image_size
@@ -90,6 +99,7 @@ class BnProbe:
         pick = np.random.default_rng(CALIBRATION_SEED).permutation(len(data.x_train))
         self.x_calibration = data.x_train[np.sort(pick[:calibration])]
         self.batch = batch
+        self.recalibrated = recalibrated
         self.rows: list[dict[str, Any]] = []
 
     def evaluate(self, arrays: ArrayRecord, recalibrated: bool) -> tuple[float, float]:
@@ -101,23 +111,24 @@ class BnProbe:
         return evaluate(model, self.x_test, self.y_test, self.device)
 
     def __call__(self, finished: FinishedRound) -> None:
-        """Evaluate the round's global model both ways and keep the row."""
+        """Evaluate the round's global model (and recalibrated, if asked); keep the row."""
         with torch.random.fork_rng(devices=[]):
             loss, accuracy = self.evaluate(finished.arrays, recalibrated=False)
-            loss_r, accuracy_r = self.evaluate(finished.arrays, recalibrated=True)
+            row = {
+                "round": finished.record.round,
+                "sim_time_s": finished.record.sim_time_s,
+                "train_loss": finished.record.train_loss,
+                "accuracy": accuracy,
+                "loss": loss,
+            }
+            if self.recalibrated:
+                row["recalibrated_loss"], row["recalibrated_accuracy"] = self.evaluate(
+                    finished.arrays, recalibrated=True
+                )
         reported = finished.metrics["test_accuracy"] if finished.metrics is not None else None
         if reported is not None and abs(reported - accuracy) > 1e-9:
             raise RuntimeError(f"round {finished.record.round}: {accuracy} != {reported}")
-        self.rows.append(
-            {
-                "round": finished.record.round,
-                "sim_time_s": finished.record.sim_time_s,
-                "current_accuracy": accuracy,
-                "recalibrated_accuracy": accuracy_r,
-                "current_loss": loss,
-                "recalibrated_loss": loss_r,
-            }
-        )
+        self.rows.append(row)
 
 
 @contextmanager
@@ -139,18 +150,46 @@ def extra_round_hook(hook: Callable[[FinishedRound], None]) -> Any:
         yield
 
 
-def measure(config: Mapping[str, Any], clients: int, calibration: int) -> list[dict[str, Any]]:
+def measure(
+    config: Mapping[str, Any], clients: int, calibration: int, recalibrated: bool
+) -> list[dict[str, Any]]:
     """Run ``config`` in process with a :class:`BnProbe`; return its rows."""
-    probe = BnProbe(config, calibration, CALIBRATION_BATCH)
+    probe = BnProbe(config, calibration, CALIBRATION_BATCH, recalibrated)
     with extra_round_hook(probe):
         run_inprocess(config, clients)
     reported = [
         json.loads(line)["test_accuracy"]
         for line in (Path(config["results-dir"]) / "rounds.jsonl").read_text().splitlines()
     ]
-    if reported != [row["current_accuracy"] for row in probe.rows]:
+    if reported != [row["accuracy"] for row in probe.rows]:
         raise RuntimeError(f"{config['results-dir']}: rounds.jsonl disagrees with the probe")
     return probe.rows
+
+
+def measure_rules(config: Mapping[str, Any], clients: int, calibration: int) -> list[dict]:
+    """Rows with the accuracy under each rule of :data:`RULES` and recalibrated.
+
+    A model-based scheme has one rule of its own: its rows repeat its accuracy for both.
+    """
+    if config["scheme"] in MODEL_SCHEMES:
+        rows = measure(config, clients, calibration, recalibrated=True)
+        return [{**row, "momentum_accuracy": row["accuracy"]} | _named(row) for row in rows]
+    per_rule = {}
+    for rule in RULES:
+        results_dir = f"{config['results-dir']}-{rule}"
+        ruled = {**config, "bn-statistics": rule, "results-dir": results_dir}
+        per_rule[rule] = measure(ruled, clients, calibration, rule == "global-batch")
+    momentum, rows = per_rule["momentum"], per_rule["global-batch"]
+    if [r["train_loss"] for r in momentum] != [r["train_loss"] for r in rows]:
+        raise RuntimeError(f"{config['results-dir']}: the rules trained different weights")
+    return [
+        {**row, "momentum_accuracy": m["accuracy"]} | _named(row)
+        for row, m in zip(rows, momentum, strict=True)
+    ]
+
+
+def _named(row: Mapping[str, Any]) -> dict[str, float]:
+    return {"global-batch_accuracy": row["accuracy"]}
 
 
 def runs(out: Path) -> list[tuple[str, dict[str, Any], int]]:
@@ -180,15 +219,20 @@ def at_round(rows: Sequence[Mapping[str, Any]], key: str, round_: int) -> float 
 
 
 def plot(results: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> None:
-    """Accuracy against round, current vs recalibrated, for the default run and seed 0's cell."""
+    """Accuracy against round per curve of :data:`CURVES`: default run and seed 0's cell."""
     names = ["default"] + [f"K{CELL[0]}-{CELL[1]}/seed0/{s}" for s in CELL_SCHEMES]
     figure = Figure(figsize=(13, 4), layout="constrained")
     axes = figure.subplots(1, len(names), sharey=True)
+    labels = {
+        "momentum": "momentum 0.1 (before)",
+        "global-batch": "global batch (now)",
+        "recalibrated": "recalibrated",
+    }
     for ax, name in zip(axes, names, strict=True):
         rows = results[name]
         rounds = [row["round"] for row in rows]
-        ax.plot(rounds, [row["current_accuracy"] for row in rows], label="current running stats")
-        ax.plot(rounds, [row["recalibrated_accuracy"] for row in rows], label="recalibrated")
+        for curve in CURVES:
+            ax.plot(rounds, [row[f"{curve}_accuracy"] for row in rows], label=labels[curve])
         ax.set_title(name)
         ax.set_xlabel("round")
         ax.grid(alpha=0.3)
@@ -199,30 +243,27 @@ def plot(results: Mapping[str, Sequence[Mapping[str, Any]]], path: Path) -> None
 
 
 def report(results: Mapping[str, Sequence[Mapping[str, Any]]], target: float) -> str:
-    """Markdown tables of the figures."""
+    """Markdown tables of the figures: each cell is momentum / global-batch / recalibrated."""
     lines = ["| Run | " + " | ".join(f"round {r}" for r in REPORT_ROUNDS) + " |"]
     lines.append("|---|" + "---|" * len(REPORT_ROUNDS))
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.1f}%"
 
-    for name, rows in results.items():
-        cells = [
-            f"{pct(at_round(rows, 'current_accuracy', r))} / "
-            f"{pct(at_round(rows, 'recalibrated_accuracy', r))}"
-            for r in REPORT_ROUNDS
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"| Run | Time to {target:.0%}, current (s) | recalibrated (s) | Rounds |"]
-    lines.append("|---|---|---|---|")
-
     def sec(value: float | None) -> str:
         return "not reached" if value is None else f"{value:.2f}"
 
     for name, rows in results.items():
-        current = sec(time_to(rows, "current_accuracy", target))
-        recalibrated = sec(time_to(rows, "recalibrated_accuracy", target))
-        lines.append(f"| {name} | {current} | {recalibrated} | {len(rows)} |")
+        cells = [
+            " / ".join(pct(at_round(rows, f"{curve}_accuracy", r)) for curve in CURVES)
+            for r in REPORT_ROUNDS
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    header = " | ".join(f"{curve} (s)" for curve in CURVES)
+    lines += ["", f"| Run (time to {target:.0%}) | {header} | Rounds |", "|---|---|---|---|---|"]
+    for name, rows in results.items():
+        times = " | ".join(sec(time_to(rows, f"{curve}_accuracy", target)) for curve in CURVES)
+        lines.append(f"| {name} | {times} | {len(rows)} |")
     return "\n".join(lines)
 
 
@@ -236,7 +277,7 @@ def main() -> None:
     results = {}
     for name, config, clients in runs(args.out.resolve()):
         print(f"running {name}", flush=True)
-        results[name] = measure(config, clients, args.calibration)
+        results[name] = measure_rules(config, clients, args.calibration)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {"calibration_examples": args.calibration, "calibration_batch": CALIBRATION_BATCH}
     args.json.write_text(json.dumps({**meta, "runs": results}, indent=1) + "\n")

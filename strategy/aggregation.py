@@ -6,6 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from task.batchnorm import MEAN, VARIANCE, pooled
+
+# PyTorch's BatchNorm momentum (its default), of the ``momentum`` rule.
+BN_MOMENTUM = 0.1
+
 Arrays = Mapping[str, np.ndarray]
 
 
@@ -92,10 +97,19 @@ def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str
     }
 
 
-def averaged_buffers(
+def global_batch_statistics(
     buffers: Sequence[Arrays], weights: np.ndarray, model: Arrays
 ) -> dict[str, np.ndarray]:
-    """Return the devices' BatchNorm statistics averaged with the gradient weights of Eq. (1).
+    """Return the BatchNorm statistics of the global batch from the devices' batches.
+
+    Each device reports its batch's mean and biased variance per channel under the weights
+    it received (:class:`task.batchnorm.BatchStatistics`, in the places of ``running_mean``
+    and ``running_var``); pooled with the weights |B_k| / B of Eq. (1) by the law of total
+    variance (:func:`task.batchnorm.pooled`) they are the statistics of the global batch's
+    activations as the devices computed them: at the first BatchNorm layer exactly the
+    global batch's, at deeper ones those of inputs each device normalised with its own
+    batch upstream, as training did. Other buffers (``num_batches_tracked``) are averaged
+    with the same weights.
 
     Raises
     ------
@@ -106,4 +120,40 @@ def averaged_buffers(
     unknown = set(averaged) - set(model)
     if unknown:
         raise ValueError(f"buffers for unknown arrays {sorted(unknown)}")
+    for name in averaged:
+        layer, _, kind = name.rpartition(".")
+        variance = f"{layer}.{VARIANCE}"
+        if kind == MEAN and variance in averaged:
+            means = [device[name] for device in buffers]
+            variances = [device[variance] for device in buffers]
+            averaged[name], averaged[variance] = pooled(means, variances, weights)
     return averaged
+
+
+def updated_statistics(
+    model: Arrays, batch: Arrays, rule: str, momentum: float = BN_MOMENTUM
+) -> dict[str, np.ndarray]:
+    """Return the global model's BatchNorm buffers after a step on the global batch.
+
+    ``rule="global-batch"``: the global batch's statistics (:func:`global_batch_statistics`)
+    themselves. A gradient scheme takes one step per round, so an exponential average
+    would mix the statistics of some 1 / momentum earlier models, each far from the current
+    one early in training; eval mode then normalises as train mode normalised the batch
+    that computed the last step, one step behind the weights. ``rule="momentum"``: PyTorch's
+    update with the global batch's statistics, (1 - momentum) r + momentum s, once per round.
+
+    Raises
+    ------
+    ValueError
+        For another ``rule``.
+    """
+    if rule == "global-batch":
+        return dict(batch)
+    if rule != "momentum":
+        raise ValueError(f"bn-statistics: expected global-batch or momentum, got {rule!r}")
+    return {
+        name: value
+        if not np.issubdtype(value.dtype, np.floating)
+        else np.asarray((1 - momentum) * model[name] + momentum * value, dtype=value.dtype)
+        for name, value in batch.items()
+    }

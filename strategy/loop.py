@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from logging import INFO
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import (
-    averaged_buffers,
     batch_weights,
+    global_batch_statistics,
     scaled_learning_rate,
     sgd_step,
+    updated_statistics,
     weighted_average,
 )
 from strategy.exchange import Exchange
@@ -30,6 +31,7 @@ from strategy.replies import usable_updates
 from strategy.rounds import (
     Charge,
     DeviceUpdate,
+    EvaluateFn,
     FeelResult,
     FinishedRound,
     RoundHook,
@@ -41,9 +43,6 @@ from strategy.validation import TooFewDevicesError
 from task.arrays import array_record
 from task.protocol import TRAIN_GRADIENT, ProfileReport, TrainInstruction
 
-# Centralized evaluation of the global model after a round, as in Flower's Strategy.start.
-EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
-
 
 class FeelStrategy(OwnRoundLoop):
     """Federated edge learning with gradient averaging (Sec. II-A, steps 1-5).
@@ -51,9 +50,9 @@ class FeelStrategy(OwnRoundLoop):
     :meth:`start` runs the rounds. Each one collects the devices' profiles, lets ``policy``
     pick the batch sizes and TDMA slots, sends each device the global model and its own
     batch size, checks the gradients, averages them weighted by batch size (Eq. 1), takes a
-    server-side SGD step with eta = eta0 sqrt(B / B0) (Sec. III-A), averages the BatchNorm
-    statistics with the same weights and advances a simulated clock by the round latency of
-    the devices that took part (Eq. 15).
+    server-side SGD step with eta = eta0 sqrt(B / B0) (Sec. III-A), pools the BatchNorm
+    statistics of the devices' batches with the same weights and advances a simulated clock
+    by the round latency of the devices that took part (Eq. 15).
 
     Parameters
     ----------
@@ -66,6 +65,8 @@ class FeelStrategy(OwnRoundLoop):
     lr_scaling
         Learning-rate law (:func:`~strategy.aggregation.scaled_learning_rate`): ``sqrt``
         (eta = eta0 sqrt(B / B0)) or ``fixed`` (eta = eta0).
+    bn_statistics
+        BatchNorm statistics rule (:func:`~strategy.aggregation.updated_statistics`).
     gradient_bits
         Bits per gradient element b sent to the devices (below 32 they send the gradient
         encoded, :mod:`task.codec`).
@@ -100,12 +101,14 @@ class FeelStrategy(OwnRoundLoop):
         time_budget_s: float = 0.0,
         min_devices: int = 1,
         lr_scaling: str = "sqrt",
+        bn_statistics: str = "global-batch",
     ) -> None:
         self.policy = policy
         self.settings = settings
         self.learning_rate = learning_rate
         self.base_batch = base_batch
         self.lr_scaling = lr_scaling
+        self.bn_statistics = bn_statistics
         self.gradient_bits = gradient_bits
         self.timeout = timeout
         self.time_budget_s = time_budget_s
@@ -162,7 +165,7 @@ class FeelStrategy(OwnRoundLoop):
         self.summary()
         result = FeelResult(arrays=initial_arrays)
         if evaluate_fn is not None and from_state is None:
-            self._evaluate(result, evaluate_fn, 0, initial_arrays)
+            result.evaluate(evaluate_fn, 0, initial_arrays)
         asked: ProfileQueryOut | None = None
         for server_round in range(self.state.round + 1, num_rounds + 1):
             if self.complete:
@@ -189,7 +192,7 @@ class FeelStrategy(OwnRoundLoop):
                 result.arrays = update.arrays
             result.train_metrics_clientapp[server_round] = record.to_metric_record()
             due = last or server_round % eval_every == 0
-            metrics = self._evaluate(result, evaluate_fn, server_round, result.arrays, due)
+            metrics = result.evaluate(evaluate_fn, server_round, result.arrays, due)
             self.clock.mark("evaluate")
             finished = FinishedRound(
                 record, result.arrays, metrics, self.state_dict(), self.clock.phases(), last
@@ -334,7 +337,7 @@ class FeelStrategy(OwnRoundLoop):
     # -- step 5: apply -------------------------------------------------------------------
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
-        """Average the gradients (Eq. 1), take the SGD step (Eq. 2), average the BN statistics."""
+        """Average the gradients (Eq. 1), take the SGD step (Eq. 2), pool the BN statistics."""
         weights = batch_weights([u.weight for u in updates])
         global_batch = sum(u.weight for u in updates)
         learning_rate = scaled_learning_rate(
@@ -343,7 +346,8 @@ class FeelStrategy(OwnRoundLoop):
         gradient = weighted_average([u.arrays for u in updates], weights)
         state = sgd_step(plan.model, gradient, learning_rate)
         if any(u.buffers for u in updates):
-            state.update(averaged_buffers([u.buffers for u in updates], weights, state))
+            batch = global_batch_statistics([u.buffers for u in updates], weights, state)
+            state.update(updated_statistics(state, batch, self.bn_statistics))
         return RoundUpdate(
             array_record(state),
             self._charge(plan, updates),
@@ -376,21 +380,3 @@ class FeelStrategy(OwnRoundLoop):
         record = update.record(plan.server_round, excluded, self.state.sim_time_s)
         self.state.records.append(record)
         return record
-
-    # -- step 7: evaluate ----------------------------------------------------------------
-
-    @staticmethod
-    def _evaluate(
-        result: FeelResult,
-        evaluate_fn: EvaluateFn | None,
-        server_round: int,
-        arrays: ArrayRecord,
-        due: bool = True,
-    ) -> MetricRecord | None:
-        """Evaluate ``arrays`` centrally if ``evaluate_fn`` is given and the round is due."""
-        if evaluate_fn is None or not due:
-            return None
-        metrics = evaluate_fn(server_round, arrays)
-        if metrics is not None:
-            result.evaluate_metrics_serverapp[server_round] = metrics
-        return metrics

@@ -191,6 +191,8 @@ class FinishedRound:
 
 
 RoundHook = Callable[[FinishedRound], None]
+# Centralized evaluation of the global model after a round, as in Flower's Strategy.start.
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
 @dataclass
@@ -200,3 +202,18 @@ class FeelResult(Result):
     sim_time_s: float = 0.0
     records: list[RoundRecord] = field(default_factory=list)
     stopped: str = ""
+
+    def evaluate(
+        self,
+        evaluate_fn: EvaluateFn | None,
+        server_round: int,
+        arrays: ArrayRecord,
+        due: bool = True,
+    ) -> MetricRecord | None:
+        """Evaluate ``arrays`` centrally if ``evaluate_fn`` is given and the round is due."""
+        if evaluate_fn is None or not due:
+            return None
+        metrics = evaluate_fn(server_round, arrays)
+        if metrics is not None:
+            self.evaluate_metrics_serverapp[server_round] = metrics
+        return metrics

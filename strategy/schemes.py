@@ -118,11 +118,11 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "min_devices": config["min-devices"],
     }
     scheme = config["scheme"]
+    gradient = {"gradient_bits": config["gradient-bits"], "bn_statistics": config["bn-statistics"]}
     if scheme in OWN_BATCH_SCHEMES:
-        return OWN_BATCH_SCHEMES[scheme](gradient_bits=config["gradient-bits"], **shared)
+        return OWN_BATCH_SCHEMES[scheme](**gradient, **shared)
     if scheme not in MODEL_SCHEMES:
-        policy = scheme_policy(config)
-        return FeelStrategy(policy=policy, gradient_bits=config["gradient-bits"], **shared)
+        return FeelStrategy(policy=scheme_policy(config), **gradient, **shared)
     options: dict[str, Any] = {
         "local_batch": config["local-batch"],
         "equal_slots": config["equal-slots"],

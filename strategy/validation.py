@@ -18,6 +18,7 @@ from flwr.supercore import log
 
 from scheduler import Instance
 from strategy.instance import InstanceSettings, build_instance
+from task.batchnorm import VARIANCE
 from task.protocol import (
     BUFFERS,
     UPDATE_KEYS,
@@ -92,8 +93,9 @@ def check_update(
     """Check a decoded reply to a ``message_type`` train message against the model sent.
 
     The update (``grads`` or a local model) and the optional ``buffers`` must together hold
-    every array of ``model`` once, each with its shape and dtype and only finite values, and
-    the reported weight (``batch-size``, ``num-examples``) must equal ``assigned``.
+    every array of ``model`` once, each with its shape and dtype and only finite values (and
+    BatchNorm variances not negative), and the reported weight (``batch-size``,
+    ``num-examples``) must equal ``assigned``.
 
     Raises
     ------
@@ -111,6 +113,9 @@ def check_update(
     missing = sorted(set(model) - set(reply.update) - set(reply.buffers))
     if missing:
         raise ReplyError(f"{update_key} lacks {missing[0]!r}")
+    for name, array in reply.buffers.items():
+        if name.endswith(f".{VARIANCE}") and np.any(array < 0):
+            raise ReplyError(f"{BUFFERS} {name!r} holds a negative variance")
 
 
 def exclude(excluded: dict[str, str], device: str, node_id: int, reason: str) -> None:

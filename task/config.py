@@ -13,6 +13,7 @@ from typing import Any
 
 from task.errors import ConfigError
 from task.names import (
+    BN_STATISTICS,
     DATASET_NAMES,
     DEVICE_NAMES,
     LR_SCALINGS,
@@ -269,6 +270,13 @@ _KEYS = (
         "sqrt",
         "learning-rate law: sqrt (eta = eta0 sqrt(B / B0), Sec. III-A) or fixed (eta = eta0)",
         choices=LR_SCALINGS,
+    ),
+    Key(
+        "bn-statistics",
+        "global-batch",
+        "BatchNorm statistics of gradient schemes: global-batch (the last global batch's, "
+        "pooled from the devices') or momentum (PyTorch's average, momentum 0.1, once a round)",
+        choices=BN_STATISTICS,
     ),
     Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),
     Key("max-batch", 128, "largest batch per device B^max", low=1),

@@ -7,3 +7,5 @@ DEVICE_NAMES = ("auto", "cpu", "cuda")
 SCENARIO_NAMES = ("cpu", "gpu")
 # Learning-rate laws: eta = eta0 sqrt(B / B0) (Sec. III-A) or eta = eta0 at every B.
 LR_SCALINGS = ("sqrt", "fixed")
+# How a gradient scheme's global model takes its BatchNorm statistics from the global batch.
+BN_STATISTICS = ("global-batch", "momentum")

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from task.batchnorm import BatchStatistics
 from task.errors import ConfigError
 from task.names import DEVICE_NAMES
 
@@ -28,13 +29,13 @@ def compute_gradient(
     """Mean cross-entropy gradient of ``model`` on one batch, g_k of Sec. III-A.
 
     Forward and backward passes in train mode, so batch-normalisation layers normalise
-    with the batch statistics and update their running statistics, as local training would.
+    with the batch statistics, as local training would; those statistics are returned.
     A batch larger than ``chunk`` (the whole local dataset of gradient-based FEEL, Sec.
     VI-C) goes through in chunks of at most ``chunk`` examples: each chunk's summed loss,
     divided by the batch size, is back-propagated into the same gradients, so g_k is the
     chunk gradients weighted by chunk size, the full-batch gradient for a model without
     BatchNorm. With BatchNorm each chunk is normalised with its own statistics (as
-    gradient accumulation does) and the running statistics take one update per chunk.
+    gradient accumulation does); the statistics returned are the whole batch's.
 
     Parameters
     ----------
@@ -54,27 +55,27 @@ def compute_gradient(
     loss
         The batch's mean loss before the update.
     buffers
-        Copies of the updated ``named_buffers()`` (BN ``running_mean``, ``running_var``,
-        ``num_batches_tracked``), keyed like the ``state_dict``.
+        The batch's BatchNorm statistics under the weights received, in the places of the
+        ``state_dict``'s BN buffers (:meth:`task.batchnorm.BatchStatistics.buffers`).
     """
     model.to(device).train()
     model.zero_grad(set_to_none=True)
     loss_sum = 0.0
-    for start in range(0, len(x), chunk):
-        inputs = torch.tensor(x[start : start + chunk], device=device)
-        labels = torch.tensor(y[start : start + chunk], device=device)
-        if len(x) <= chunk:
-            loss = functional.cross_entropy(model(inputs), labels)
-        else:
-            loss = functional.cross_entropy(model(inputs), labels, reduction="sum") / len(x)
-        loss.backward()
-        loss_sum += float(loss.item())
+    with BatchStatistics(model).recording() as statistics:
+        for start in range(0, len(x), chunk):
+            inputs = torch.tensor(x[start : start + chunk], device=device)
+            labels = torch.tensor(y[start : start + chunk], device=device)
+            if len(x) <= chunk:
+                loss = functional.cross_entropy(model(inputs), labels)
+            else:
+                loss = functional.cross_entropy(model(inputs), labels, reduction="sum") / len(x)
+            loss.backward()
+            loss_sum += float(loss.item())
     grads = {
         name: (torch.zeros_like(p) if p.grad is None else p.grad).detach().cpu().numpy()
         for name, p in model.named_parameters()
     }
-    buffers = {name: b.detach().cpu().numpy().copy() for name, b in model.named_buffers()}
-    return grads, loss_sum, buffers
+    return grads, loss_sum, statistics.buffers()
 
 
 @torch.no_grad()

@@ -4,7 +4,9 @@
 left out) of ``--rounds 5 --clients 4 --seed 3`` runs through the in-process grid, which
 gives the same rows as Flower's Simulation Engine for these runs (checked when recorded).
 The schedule and the simulated clock must match exactly; losses and accuracies too, up to
-floating-point noise in the last bits.
+floating-point noise in the last bits. The gradient schemes' test loss and accuracy were
+recorded again when their BatchNorm statistics became the global batch's
+(:func:`strategy.aggregation.updated_statistics`); nothing else in their rows changed.
 """
 
 import json

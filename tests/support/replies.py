@@ -9,8 +9,9 @@ from task.protocol import TRAIN_GRADIENT, TrainReply
 MODEL = {
     "w": np.zeros((2, 3), np.float32),
     "b": np.zeros(3, np.float32),
-    "bn.mean": np.zeros(3, np.float32),
-    "bn.count": np.array(0, np.int64),
+    "bn.running_mean": np.zeros(3, np.float32),
+    "bn.running_var": np.ones(3, np.float32),
+    "bn.num_batches_tracked": np.array(0, np.int64),
 }
 
 

@@ -4,7 +4,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
+from strategy.aggregation import (
+    batch_weights,
+    global_batch_statistics,
+    scaled_learning_rate,
+    sgd_step,
+    updated_statistics,
+    weighted_average,
+)
 
 
 def test_batch_weights_are_batch_fractions_eq1():
@@ -85,3 +92,53 @@ def test_learning_rate_law_is_sqrt_by_default_or_fixed():
     assert scaled_learning_rate(0.05, 256, 64, "fixed") == 0.05
     with pytest.raises(ValueError, match="scaling"):
         scaled_learning_rate(0.05, 256, 64, "linear")
+
+
+def test_devices_batch_statistics_pool_into_the_global_batchs():
+    torch = pytest.importorskip("torch")
+    from task.data import load_dataset
+    from task.models import build_model
+    from task.training import compute_gradient
+
+    digits = load_dataset("digits", None)
+    torch.manual_seed(0)
+    model = build_model("cnn", 10, 1, 8)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    sizes, devices = [7, 20, 33], []
+    for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
+        model.load_state_dict(state)
+        x, y = digits.x_train[start : start + size], digits.y_train[start : start + size]
+        devices.append(compute_gradient(model, x, y, torch.device("cpu"))[2])
+    model.load_state_dict(state)
+    x, y = digits.x_train[: sum(sizes)], digits.y_train[: sum(sizes)]
+    whole = compute_gradient(model, x, y, torch.device("cpu"))[2]
+    model_arrays = {k: v.numpy() for k, v in state.items()}
+    pooled = global_batch_statistics(devices, batch_weights(sizes), model_arrays)
+    assert set(pooled) == set(whole)
+    # exact at the first BN layer; a deeper one sees inputs normalised per chunk (or device)
+    for name in ("0.1.running_mean", "0.1.running_var"):
+        np.testing.assert_allclose(pooled[name], whole[name], rtol=1e-4, atol=1e-6)
+        assert pooled[name].dtype == np.float32
+
+
+def test_global_batch_statistics_reject_unknown_arrays():
+    with pytest.raises(ValueError, match="unknown arrays"):
+        global_batch_statistics([{"bn.running_mean": np.zeros(2)}], np.ones(1), {})
+
+
+def test_statistics_rules_global_batch_or_pytorch_momentum():
+    model = {
+        "bn.running_mean": np.array([1.0, 2.0], np.float32),
+        "bn.num_batches_tracked": np.array(4),
+    }
+    batch = {
+        "bn.running_mean": np.array([3.0, 0.0], np.float32),
+        "bn.num_batches_tracked": np.array(5),
+    }
+    assert updated_statistics(model, batch, "global-batch") == batch
+    moved = updated_statistics(model, batch, "momentum", momentum=0.25)
+    np.testing.assert_allclose(moved["bn.running_mean"], [1.5, 1.5])
+    assert moved["bn.running_mean"].dtype == np.float32
+    assert int(moved["bn.num_batches_tracked"]) == 5
+    with pytest.raises(ValueError, match="bn-statistics"):
+        updated_statistics(model, batch, "ema")

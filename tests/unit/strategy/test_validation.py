@@ -15,7 +15,7 @@ from strategy.validation import check_profile, check_update, error_summary
 from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4, min_batch=2)
-BUFFERS = {"bn.mean": MODEL["bn.mean"], "bn.count": MODEL["bn.count"]}
+BUFFERS = {k: MODEL[k] for k in ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked")}
 METRICS = MetricRecord({"batch-size": 8, "train-loss": 0.1})
 
 
@@ -36,7 +36,7 @@ def test_sound_profile_and_reply_pass():
     check_profile(profile(), SETTINGS)
     update = check(reply())
     assert update.weight == 8 and update.train_loss == 0.5
-    assert set(update.update) == set(PARAMETERS) and set(update.buffers) == {"bn.mean", "bn.count"}
+    assert set(update.update) == set(PARAMETERS) and set(update.buffers) == set(BUFFERS)
     np.testing.assert_array_equal(update.update["w"], np.ones((2, 3), np.float32))
 
 
@@ -97,6 +97,10 @@ CHECK_FAULTS = [
     (
         reply(buffers={**BUFFERS, "b": MODEL["b"]}),
         "'b' is in both grads and buffers",
+    ),
+    (
+        reply(buffers={**BUFFERS, "bn.running_var": np.array([1, -0.5, 1], np.float32)}),
+        "buffers 'bn.running_var' holds a negative variance",
     ),
 ]
 
@@ -201,7 +205,9 @@ ARRAYS = st.one_of(
         st.sampled_from([np.float32, np.float64, np.int64, np.bool_]),
         hnp.array_shapes(min_dims=0, max_dims=2, max_side=3),
     ),
-    st.sampled_from([MODEL["w"], MODEL["b"], MODEL["bn.mean"], MODEL["bn.count"]]),
+    st.sampled_from(
+        [MODEL["w"], MODEL["b"], MODEL["bn.running_mean"], MODEL["bn.num_batches_tracked"]]
+    ),
     st.sampled_from([np.full((2, 3), np.nan, np.float32), np.array([1, np.inf, 0], np.float32)]),
 )
 NAMES = st.sampled_from([*MODEL, "other"])

@@ -42,7 +42,12 @@ def test_gradient_matches_autograd_and_updates_bn_statistics(digits):
         np.testing.assert_allclose(grads[name], p.grad.numpy(), rtol=1e-4, atol=1e-6)
     assert set(buffers) == {name for name, _ in reference.named_buffers()}
     assert buffers["0.1.num_batches_tracked"] == 1
-    assert not np.allclose(buffers["0.1.running_mean"], 0.0)
+    # the first BN layer's input is the first convolution's output on the batch
+    conv = reference[0][0](torch.tensor(x)).detach()
+    np.testing.assert_allclose(buffers["0.1.running_mean"], conv.mean((0, 2, 3)), rtol=1e-5)
+    variance = conv.var((0, 2, 3), unbiased=False)
+    np.testing.assert_allclose(buffers["0.1.running_var"], variance, rtol=1e-4)
+    assert buffers["0.1.running_mean"].dtype == np.float32
 
 
 def test_chunked_gradient_equals_the_full_batch_gradient_without_batchnorm(digits):
@@ -57,11 +62,18 @@ def test_chunked_gradient_equals_the_full_batch_gradient_without_batchnorm(digit
         np.testing.assert_allclose(chunked[name], value, rtol=1e-5, atol=1e-7)
 
 
-def test_chunked_gradient_with_batchnorm_tracks_one_update_per_chunk(digits):
+def test_chunked_batch_reports_the_whole_batchs_bn_statistics(digits):
     torch.manual_seed(0)
     model = build_model("cnn", 10, 1, 8)
-    _, _, buffers = compute_gradient(model, digits.x_train[:100], digits.y_train[:100], CPU, 40)
-    assert buffers["0.1.num_batches_tracked"] == 3  # chunks of 40, 40, 20
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = digits.x_train[:100], digits.y_train[:100]
+    _, _, chunked = compute_gradient(model, x, y, CPU, 40)
+    assert chunked["0.1.num_batches_tracked"] == 3  # chunks of 40, 40, 20
+    model.load_state_dict(state)
+    _, _, whole = compute_gradient(model, x, y, CPU)
+    # exact at the first BN layer; a deeper one sees inputs normalised per chunk (or device)
+    for name in ("0.1.running_mean", "0.1.running_var"):
+        np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-4, atol=1e-6)
 
 
 def test_evaluate_reports_loss_and_accuracy(digits):
