@@ -69,6 +69,8 @@ class FeelStrategy(OwnRoundLoop):
     gradient_bits
         Bits per gradient element b sent to the devices (below 32 they send the gradient
         encoded, :mod:`task.codec`).
+    seed
+        Seed of the server's own draws (individual learning's exchange).
     min_nodes
         Nodes to wait for before the first round (at most ``timeout`` seconds).
     timeout
@@ -100,13 +102,14 @@ class FeelStrategy(OwnRoundLoop):
         time_budget_s: float = 0.0,
         min_devices: int = 1,
         lr_scaling: str = "sqrt",
+        seed: int = 0,
     ) -> None:
         self.policy = policy
         self.settings = settings
         self.learning_rate = learning_rate
         self.base_batch = base_batch
         self.lr_scaling = lr_scaling
-        self.gradient_bits = gradient_bits
+        self.gradient_bits, self.seed = gradient_bits, seed
         self.timeout = timeout
         self.time_budget_s = time_budget_s
         self.min_devices = min_devices
