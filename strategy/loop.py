@@ -20,6 +20,7 @@ from strategy.aggregation import (
     sgd_step,
     weighted_average,
 )
+from strategy.broadcast import broadcast_gradient
 from strategy.exchange import Exchange
 from strategy.hooks import OwnRoundLoop
 from strategy.instance import InstanceSettings, build_instance
@@ -66,11 +67,9 @@ class FeelStrategy(OwnRoundLoop):
     lr_scaling
         Learning-rate law (:func:`~strategy.aggregation.scaled_learning_rate`): ``sqrt``
         (eta = eta0 sqrt(B / B0)) or ``fixed`` (eta = eta0).
-    gradient_bits
-        Bits per gradient element b sent to the devices (below 32 they send the gradient
-        encoded, :mod:`task.codec`).
-    seed
-        Seed of the server's own draws (individual learning's exchange).
+    gradient_bits, seed
+        Bits per element b of the gradients and of the broadcast; below 32 both travel
+        encoded (:mod:`task.codec`, :mod:`strategy.broadcast`, seeded by ``seed``).
     min_nodes
         Nodes to wait for before the first round (at most ``timeout`` seconds).
     timeout
@@ -344,7 +343,8 @@ class FeelStrategy(OwnRoundLoop):
             self.learning_rate, global_batch, self.base_batch, self.lr_scaling
         )
         gradient = weighted_average([u.arrays for u in updates], weights)
-        state = sgd_step(plan.model, gradient, learning_rate)
+        sent = broadcast_gradient(gradient, self.gradient_bits, self.seed, plan.server_round)
+        state = sgd_step(plan.model, sent, learning_rate)
         if any(u.buffers for u in updates):
             state.update(averaged_buffers([u.buffers for u in updates], weights, state))
         return RoundUpdate(
