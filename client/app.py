@@ -123,9 +123,9 @@ def train(msg: Message, context: Context) -> Message:
         TRAIN_LOSS: result.loss,
         PARTITION_ID: node.partition_id,
     }
-    grads, metrics = inject_train(result.grads, metrics, node.config, task.server_round)
     bits = int(task.gradient_bits or node.config["gradient-bits"])
-    sent = sent_gradient(node, grads, bits, task.server_round)
+    sent = sent_gradient(node, result.grads, bits, task.server_round)
+    sent, metrics = inject_train(sent, metrics, node.config, task.server_round)
     return _reply(msg, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
 
 
