@@ -28,6 +28,7 @@ from client.local import (
     profile,
     reproducible_torch,
     sent_gradient,
+    sent_model,
 )
 from task.codec import EncodedTensor
 from task.protocol import (
@@ -122,21 +123,26 @@ def train(msg: Message, context: Context) -> Message:
         TRAIN_LOSS: result.loss,
         PARTITION_ID: node.partition_id,
     }
-    grads, metrics = inject_train(result.grads, metrics, node.config, task.server_round)
     bits = int(task.gradient_bits or node.config["gradient-bits"])
-    sent = sent_gradient(node, grads, bits, task.server_round)
+    sent = sent_gradient(node, result.grads, bits, task.server_round)
+    sent, metrics = inject_train(sent, metrics, node.config, task.server_round)
     return _reply(msg, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
 
 
 @app.train("epoch")
 def train_epoch(msg: Message, context: Context) -> Message:
-    """Train the received model for one local epoch and return it (model-based schemes)."""
+    """Train the received model for one local epoch and send it (model-based schemes).
+
+    With model bits in the instruction the reply is the model's change, below 32 bits the
+    parameters' encoded (:func:`~client.local.sent_model`); without, the model itself.
+    """
     node = _node(context)
     task = TrainInstruction.from_record(msg.content)
     reproducible_torch(node, task.server_round)
+    state = model_state(msg.content[ARRAYS])
     result = local_epoch(
         node,
-        model_state(msg.content[ARRAYS]),
+        state,
         local_batch=int(task.local_batch),
         learning_rate=float(task.learning_rate),
         epoch=task.server_round - 1,
@@ -146,7 +152,10 @@ def train_epoch(msg: Message, context: Context) -> Message:
         TRAIN_LOSS: result.loss,
         PARTITION_ID: node.partition_id,
     }
-    arrays, metrics = inject_train(
-        result.arrays, metrics, node.config, task.server_round, NUM_EXAMPLES
-    )
-    return _reply(msg, node, TRAIN_EPOCH, arrays, metrics)
+    sent, buffers = result.parameters, result.buffers
+    if task.model_bits is not None:
+        received = {name: tensor.numpy() for name, tensor in state.items()}
+        bits, server_round = task.model_bits, task.server_round
+        sent, buffers = sent_model(node, sent, buffers, received, bits, server_round)
+    sent, metrics = inject_train(sent, metrics, node.config, task.server_round, NUM_EXAMPLES)
+    return _reply(msg, node, TRAIN_EPOCH, sent, metrics, buffers)

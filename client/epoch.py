@@ -2,7 +2,8 @@
 
 Model-based FEEL (FedAvg [15]) and individual learning train the received model for one
 pass over the device's data and send the model back; the gradient schemes' one-step
-computation is :func:`client.local.local_gradient`.
+computation is :func:`client.local.local_gradient`. The model comes back as its parameters
+and its buffers (BatchNorm statistics), like a gradient and its buffers.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ class LocalModel:
 
     Attributes
     ----------
-    arrays
-        The trained model's ``state_dict`` (parameters and BatchNorm buffers).
+    parameters
+        The trained model's parameters, by ``state_dict`` name.
+    buffers
+        Its buffers (BatchNorm statistics), by ``state_dict`` name.
     loss
         Mean training loss of the epoch's mini-batches, each taken before its step.
     num_examples
         Examples trained on, N_k.
     """
 
-    arrays: dict[str, np.ndarray]
+    parameters: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
     loss: float
     num_examples: int
 
@@ -82,7 +86,9 @@ def local_epoch(
         loss.backward()
         optimizer.step()
         total += float(loss.item()) * len(batch)
-    arrays = {
-        name: value.detach().cpu().numpy().copy() for name, value in model.state_dict().items()
-    }
-    return LocalModel(arrays, total / len(order), len(order))
+    names = {name for name, _ in model.named_parameters()}
+    parameters: dict[str, np.ndarray] = {}
+    buffers: dict[str, np.ndarray] = {}
+    for name, value in model.state_dict().items():
+        (parameters if name in names else buffers)[name] = value.detach().cpu().numpy().copy()
+    return LocalModel(parameters, buffers, total / len(order), len(order))

@@ -3,18 +3,25 @@
 With rate r, each reply of each device is faulty with probability r, independently per
 device, round and message kind, and the kind of fault is drawn uniformly. The draws come
 from :func:`task.seeding.stream_rng` keyed by (seed, partition id, round), so a run injects
-the same faults whatever the number of simulation workers and after a resume.
+the same faults whatever the number of simulation workers and after a resume. A train
+fault corrupts the update as it is sent: below 32 bits its encoded parts
+(:class:`~task.codec.EncodedTensor`), which the server's decoder then rejects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from task.codec import EncodedTensor
 from task.seeding import stream_rng
+
+# An update as sent: float32 arrays, or below 32 bits encoded tensors.
+Update = Mapping[str, np.ndarray] | Mapping[str, EncodedTensor]
 
 # A failing profile query is not injected: the server could not tell which partition's
 # device failed (only the train messages name it), so its record would depend on node ids.
@@ -74,17 +81,19 @@ def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator)
 
 
 def inject_train(
-    update: dict[str, np.ndarray],
+    update: Update,
     metrics: dict[str, Any],
     config: Mapping[str, Any],
     server_round: int,
     weight_key: str = "batch-size",
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Return the update arrays and metrics with a fault injected at the rate of ``config``.
+) -> tuple[Update, dict[str, Any]]:
+    """Return the sent update and the metrics with a fault injected at the rate of ``config``.
 
-    ``missing-key`` drops one array or metric, ``wrong-shape`` appends an element to one
-    array, ``wrong-dtype`` makes one float64, ``nan``/``inf`` poison one element of a float
-    array and ``wrong-batch`` reports one example more than assigned in ``weight_key``.
+    ``missing-key`` drops one tensor or metric, ``wrong-shape`` appends an element to one
+    array, ``wrong-dtype`` widens one (float64, or uint16 levels), ``nan``/``inf`` poison one
+    element of a float array and ``wrong-batch`` reports one example more than assigned in
+    ``weight_key``. Of an encoded tensor the array is its packed levels or its floats, and
+    ``nan``/``inf`` poison a float (a scale, a low or a step).
 
     Raises
     ------
@@ -100,11 +109,11 @@ def inject_train(
 
 def corrupt_train(
     kind: str,
-    update: dict[str, np.ndarray],
+    update: Update,
     metrics: dict[str, Any],
     rng: np.random.Generator,
     weight_key: str = "batch-size",
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[Update, dict[str, Any]]:
     """Return the train reply's update and metrics with fault ``kind`` (see :func:`inject_train`).
 
     Raises
@@ -121,16 +130,31 @@ def corrupt_train(
         names = [*update, weight_key, "train-loss"]
         dropped = names[int(rng.integers(len(names)))]
         return _without(update, dropped), _without(metrics, dropped)
-    floats = sorted(name for name, array in update.items() if array.dtype.kind == "f")
+    floats = sorted(name for name, value in update.items() if _has_floats(value))
     name = floats[int(rng.integers(len(floats)))]
-    if kind == "wrong-shape":
-        corrupt = np.append(update[name], np.zeros(1, update[name].dtype))
-    elif kind == "wrong-dtype":
-        corrupt = update[name].astype(np.float64)
+    value = update[name]
+    if isinstance(value, EncodedTensor):
+        part = "floats" if kind in ("nan", "inf") else ("packed", "floats")[int(rng.integers(2))]
+        corrupt = dataclasses.replace(value, **{part: _corrupt(kind, getattr(value, part), rng)})
     else:
-        corrupt = update[name].copy()
-        corrupt.flat[int(rng.integers(corrupt.size))] = math.nan if kind == "nan" else math.inf
+        corrupt = _corrupt(kind, value, rng)
     return {**update, name: corrupt}, metrics
+
+
+def _has_floats(value: np.ndarray | EncodedTensor) -> bool:
+    """Whether ``value`` is a float array or an encoded tensor (which holds floats)."""
+    return isinstance(value, EncodedTensor) or value.dtype.kind == "f"
+
+
+def _corrupt(kind: str, array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return ``array`` with one more element, widened, or with a NaN or inf element."""
+    if kind == "wrong-shape":
+        return np.append(array, np.zeros(1, array.dtype))
+    if kind == "wrong-dtype":
+        return array.astype(np.float64 if array.dtype.kind == "f" else np.uint16)
+    corrupt = array.copy()
+    corrupt.flat[int(rng.integers(corrupt.size))] = math.nan if kind == "nan" else math.inf
+    return corrupt
 
 
 def _without(values: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -341,5 +341,34 @@ def sent_gradient(
     """
     if bits >= FULL_PRECISION_BITS:
         return grads
-    rng = stream_rng("client.quantize", node.config["seed"], node.partition_id, server_round)
-    return encode_arrays(grads, bits, rng)
+    return _encoded(node, "client.quantize", grads, bits, server_round)
+
+
+def sent_model(
+    node: Node,
+    parameters: Mapping[str, np.ndarray],
+    buffers: Mapping[str, np.ndarray],
+    received: Mapping[str, np.ndarray],
+    bits: int,
+    server_round: int,
+) -> tuple[Mapping[str, np.ndarray] | dict[str, EncodedTensor], dict[str, np.ndarray]]:
+    """Return the local model's upload (model-bits): its change from the ``received`` model.
+
+    The parameters' change w_k - w, plain float32 at ``bits = 32`` and below encoded like
+    a gradient (:func:`sent_gradient`) from a stream of its own, its size the s of Eq. (10)
+    at model-bits; and the buffers' change, plain (integer counters exactly). The server
+    adds the model it sent.
+    """
+    buffer_change = {name: value - received[name] for name, value in buffers.items()}
+    change = {name: value - received[name] for name, value in parameters.items()}
+    if bits >= FULL_PRECISION_BITS:
+        return change, buffer_change
+    return _encoded(node, "client.quantize.model", change, bits, server_round), buffer_change
+
+
+def _encoded(
+    node: Node, purpose: str, arrays: Mapping[str, np.ndarray], bits: int, server_round: int
+) -> dict[str, EncodedTensor]:
+    """Encode ``arrays`` from the ``purpose`` stream of (seed, partition, ``server_round``)."""
+    rng = stream_rng(purpose, node.config["seed"], node.partition_id, server_round)
+    return encode_arrays(arrays, bits, rng)

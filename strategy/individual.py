@@ -11,11 +11,17 @@ from flwr.app import ArrayRecord
 from scheduler import Allocation, Instance
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.instance import build_instance
-from strategy.model_feel import ModelFeelStrategy
+from strategy.model_feel import ModelFeelStrategy, received_model
 from strategy.profiles import Profiles
 from strategy.rounds import Charge, DeviceUpdate, FeelResult, RoundPlan, RoundUpdate
 from task.arrays import array_record
+from task.codec import transmitted
 from task.errors import ConfigError
+from task.protocol import TrainInstruction
+from task.quantize import FULL_PRECISION_BITS
+from task.seeding import stream_rng
+
+Arrays = dict[str, np.ndarray]
 
 
 def compute_only(examples: np.ndarray, compute_s: float, policy: str) -> Allocation:
@@ -54,7 +60,9 @@ class IndividualStrategy(ModelFeelStrategy):
     Until that exchange the global model is the initial one. The exchange also happens when
     ``max_rounds`` is reached or the compute reaches the time budget. The server keeps the
     local models between rounds and sends each back to its device: bookkeeping of the
-    simulation, for which no communication is charged.
+    simulation, for which no communication is charged and which travels whole. The devices
+    that stopped early get no message in the exchange round, so the server encodes each
+    upload at ``model_bits`` as a device would (:meth:`_uploaded`).
 
     Parameters
     ----------
@@ -80,7 +88,7 @@ class IndividualStrategy(ModelFeelStrategy):
         self.min_delta = min_delta
         self.max_rounds = max_rounds
         self.finished = False
-        self._local: dict[int, dict[str, np.ndarray]] = {}
+        self._local: dict[int, tuple[Arrays, Arrays]] = {}
         self._best: dict[int, float] = {}
         self._stale: dict[int, int] = {}
         self._busy_s: dict[int, float] = {}
@@ -98,6 +106,15 @@ class IndividualStrategy(ModelFeelStrategy):
                 "resume", "individual learning cannot resume: its local models are not checkpointed"
             )
         return super().start(*args, **kwargs)
+
+    @property
+    def reply_bits(self) -> int:
+        """Bits per element of the epochs' replies: whole models (the exchange is encoded)."""
+        return FULL_PRECISION_BITS
+
+    def _instruction(self, server_round: int, batch: int, cursor: int) -> TrainInstruction:
+        """Return the local training settings, without model bits: the model comes back whole."""
+        return replace(super()._instruction(server_round, batch, cursor), model_bits=None)
 
     def converged(self) -> set[int]:
         """Partition ids of the devices that have stopped training."""
@@ -121,7 +138,26 @@ class IndividualStrategy(ModelFeelStrategy):
         """Return the device's own model, or the initial model before its first epoch."""
         if partition_id not in self._local:
             return arrays
-        return array_record(self._local[partition_id])
+        parameters, buffers = self._local[partition_id]
+        return array_record({**parameters, **buffers})
+
+    def _uploaded(self, plan: RoundPlan, partition_id: int) -> Arrays:
+        """Return what the server gets of a device's model in the exchange.
+
+        Its change from the initial model as a device uploads it (:func:`client.local.sent_model`),
+        the parameters' encoded at ``model_bits`` from a stream keyed by the seed, the
+        partition and the round, rebuilt as for model-based FEEL (:func:`received_model`).
+        """
+        reference = plan.model
+        parameters, buffers = (
+            {name: value - reference[name] for name, value in arrays.items()}
+            for arrays in self._local[partition_id]
+        )
+        rng = stream_rng("strategy.upload", self.seed, partition_id, plan.server_round)
+        change = {
+            name: transmitted(value, self.model_bits, rng) for name, value in parameters.items()
+        }
+        return received_model(reference, change, buffers)
 
     def _track(self, partition_id: int, loss: float) -> None:
         """Count the epochs since the device's training loss last beat its best by min_delta."""
@@ -145,7 +181,7 @@ class IndividualStrategy(ModelFeelStrategy):
         """Keep the local models; average them once every device has stopped."""
         epoch_s = epoch_compute_s(plan.instance, plan.allocation.batch_sizes, self.local_batch)
         for u in updates:
-            self._local[u.partition_id] = u.arrays
+            self._local[u.partition_id] = (u.arrays, u.buffers)
             index = plan.partition_ids.index(u.partition_id)
             self._busy_s[u.partition_id] = self._busy_s.get(u.partition_id, 0.0) + float(
                 epoch_s[index]
@@ -163,7 +199,7 @@ class IndividualStrategy(ModelFeelStrategy):
         arrays = None
         if self.finished:
             charge = self._exchange(plan, compute)
-            models = [self._received(plan, pid, self._local[pid]) for pid in charge.partition_ids]
+            models = [self._uploaded(plan, pid) for pid in charge.partition_ids]
             arrays = self._average(models, charge.scheduled.batch_sizes.tolist())
         else:
             allocation = compute_only(plan.allocation.batch_sizes, compute, self.scheme)

@@ -21,6 +21,7 @@ from strategy.aggregation import (
     updated_statistics,
     weighted_average,
 )
+from strategy.broadcast import broadcast_gradient
 from strategy.exchange import Exchange
 from strategy.hooks import OwnRoundLoop
 from strategy.instance import InstanceSettings, build_instance
@@ -67,9 +68,9 @@ class FeelStrategy(OwnRoundLoop):
         (eta = eta0 sqrt(B / B0)) or ``fixed`` (eta = eta0).
     bn_statistics
         BatchNorm statistics rule (:func:`~strategy.aggregation.updated_statistics`).
-    gradient_bits
-        Bits per gradient element b sent to the devices (below 32 they send the gradient
-        encoded, :mod:`task.codec`).
+    gradient_bits, seed
+        Bits per element b of the gradients and of the broadcast; below 32 both travel
+        encoded (:mod:`task.codec`, :mod:`strategy.broadcast`, seeded by ``seed``).
     min_nodes
         Nodes to wait for before the first round (at most ``timeout`` seconds).
     timeout
@@ -102,6 +103,7 @@ class FeelStrategy(OwnRoundLoop):
         min_devices: int = 1,
         lr_scaling: str = "sqrt",
         bn_statistics: str = "global-batch",
+        seed: int = 0,
     ) -> None:
         self.policy = policy
         self.settings = settings
@@ -109,7 +111,7 @@ class FeelStrategy(OwnRoundLoop):
         self.base_batch = base_batch
         self.lr_scaling = lr_scaling
         self.bn_statistics = bn_statistics
-        self.gradient_bits = gradient_bits
+        self.gradient_bits, self.seed = gradient_bits, seed
         self.timeout = timeout
         self.time_budget_s = time_budget_s
         self.min_devices = min_devices
@@ -344,7 +346,8 @@ class FeelStrategy(OwnRoundLoop):
             self.learning_rate, global_batch, self.base_batch, self.lr_scaling
         )
         gradient = weighted_average([u.arrays for u in updates], weights)
-        state = sgd_step(plan.model, gradient, learning_rate)
+        sent = broadcast_gradient(gradient, self.gradient_bits, self.seed, plan.server_round)
+        state = sgd_step(plan.model, sent, learning_rate)
         if any(u.buffers for u in updates):
             batch = global_batch_statistics([u.buffers for u in updates], weights, state)
             state.update(updated_statistics(state, batch, self.bn_statistics))

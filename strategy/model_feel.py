@@ -18,10 +18,7 @@ from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
 from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
 from task.arrays import array_record
-from task.codec import transmitted
 from task.protocol import TRAIN_EPOCH, ProfileReport, TrainInstruction
-from task.quantize import FULL_PRECISION_BITS
-from task.seeding import stream_rng
 
 Arrays = Mapping[str, np.ndarray]
 
@@ -51,21 +48,14 @@ class EpochSchedule:
         return exchange_allocation(instance, ready, examples, slots, policy=self.name)
 
 
-def uploaded_model(
-    local: Arrays, reference: Arrays, bits: int, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Return what the server receives when a device sends ``local`` with ``bits`` per element.
+def received_model(reference: Arrays, change: Arrays, buffers: Arrays) -> dict[str, np.ndarray]:
+    """Return a device's model as the server rebuilds it from its upload, in ``reference``'s order.
 
-    The device sends its update ``local - reference``, below 32 bits encoded like a gradient
-    and decoded by the server (:func:`task.codec.transmitted`; its size is the s of
-    Eq. 10 at model-bits); integer buffers (BatchNorm's step counter) travel exactly.
+    The ``reference`` model sent to the device plus the change it uploaded: of the
+    parameters (``change``, decoded when sent encoded) and of the ``buffers``.
     """
-    return {
-        name: value
-        if not np.issubdtype(value.dtype, np.floating)
-        else reference[name] + transmitted(value - reference[name], bits, rng)
-        for name, value in local.items()
-    }
+    sent = {**change, **buffers}
+    return {name: value + sent[name] for name, value in reference.items()}
 
 
 class ModelFeelStrategy(FeelStrategy):
@@ -73,10 +63,12 @@ class ModelFeelStrategy(FeelStrategy):
 
     Each round every device trains the global model for one local epoch of plain SGD with
     mini-batches of ``local_batch`` and learning rate eta0 sqrt(b / B0) (the square-root law
-    of Sec. III-A applied to the local steps), and uploads its model; the server averages the
-    models weighted by local dataset size n_k / n. The simulated clock advances by the epoch
-    compute plus the model upload and download (:mod:`strategy.epochs`) of the encoded model
-    size at ``model_bits`` (the settings' upload size) and equal or min-max slots.
+    of Sec. III-A applied to the local steps), and uploads its change, below 32 model bits
+    encoded (:func:`client.local.sent_model`); the server rebuilds the models
+    (:func:`received_model`) and averages them weighted by local dataset size n_k / n. The
+    simulated clock advances by the epoch compute plus the model upload and download
+    (:mod:`strategy.epochs`) of the encoded model size at ``model_bits`` (the settings'
+    upload size) and equal or min-max slots.
 
     Parameters
     ----------
@@ -87,12 +79,11 @@ class ModelFeelStrategy(FeelStrategy):
     equal_slots
         Share each frame equally instead of with the min-max slots.
     model_bits
-        Bits per element of the model updates uploaded (run-config ``model-bits``).
-    seed
-        Seed of the upload quantization.
+        Bits per element of the model uploads (run-config ``model-bits``).
     **options
         Further options of :class:`~strategy.loop.FeelStrategy` (``min_nodes``, ``timeout``,
-        ``time_budget_s``, ``min_devices``, ``lr_scaling``: also the local steps' law).
+        ``time_budget_s``, ``min_devices``, ``seed``, ``lr_scaling``: also the local steps'
+        law).
     """
 
     message_type = TRAIN_EPOCH
@@ -107,7 +98,6 @@ class ModelFeelStrategy(FeelStrategy):
         *,
         equal_slots: bool = False,
         model_bits: int = 32,
-        seed: int = 0,
         **options: Any,
     ) -> None:
         schedule = EpochSchedule(self.scheme, local_batch, equal_slots)
@@ -117,7 +107,6 @@ class ModelFeelStrategy(FeelStrategy):
             learning_rate, local_batch, base_batch, self.lr_scaling
         )
         self.model_bits = model_bits
-        self.seed = seed
 
     def summary(self) -> None:
         """Log the FEEL configuration and the local training."""
@@ -131,8 +120,8 @@ class ModelFeelStrategy(FeelStrategy):
 
     @property
     def reply_bits(self) -> int:
-        """The devices send their models whole (the upload's encoding is simulated here)."""
-        return FULL_PRECISION_BITS
+        """Bits per element of the model uploads: the model bits."""
+        return self.model_bits
 
     def _allocate(
         self, instance: Instance, reports: list[ProfileReport], server_round: int
@@ -149,18 +138,14 @@ class ModelFeelStrategy(FeelStrategy):
         return exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
 
     def _instruction(self, server_round: int, batch: int, cursor: int) -> TrainInstruction:
-        """Return the local training settings: mini-batch size and learning rate."""
+        """Return the local training settings: mini-batch size, learning rate, model bits."""
         return TrainInstruction(
             server_round,
             cursor,
             local_batch=self.local_batch,
             learning_rate=self.local_learning_rate,
+            model_bits=self.reply_bits,
         )
-
-    def _received(self, plan: RoundPlan, partition_id: int, local: Arrays) -> dict:
-        """Return what the server gets of a device's model after the quantized upload."""
-        rng = stream_rng("strategy.upload", self.seed, partition_id, plan.server_round)
-        return uploaded_model(local, plan.model, self.model_bits, rng)
 
     def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg)."""
@@ -168,7 +153,7 @@ class ModelFeelStrategy(FeelStrategy):
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
         """Average the uploaded models by data size."""
-        models = [self._received(plan, u.partition_id, u.arrays) for u in updates]
+        models = [received_model(plan.model, u.arrays, u.buffers) for u in updates]
         examples = [u.weight for u in updates]
         return RoundUpdate(
             self._average(models, examples),

@@ -116,6 +116,7 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "timeout": config["round-timeout-s"],
         "time_budget_s": config["time-budget-s"],
         "min_devices": config["min-devices"],
+        "seed": config["seed"],
     }
     scheme = config["scheme"]
     gradient = {"gradient_bits": config["gradient-bits"], "bn_statistics": config["bn-statistics"]}
@@ -127,7 +128,6 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "local_batch": config["local-batch"],
         "equal_slots": config["equal-slots"],
         "model_bits": config["model-bits"],
-        "seed": config["seed"],
     }
     if scheme == "individual":
         options.update(

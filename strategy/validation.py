@@ -21,6 +21,7 @@ from strategy.instance import InstanceSettings, build_instance
 from task.batchnorm import VARIANCE
 from task.protocol import (
     BUFFERS,
+    TRAIN_GRADIENT,
     UPDATE_KEYS,
     WEIGHT_KEYS,
     ProfileReport,
@@ -93,8 +94,8 @@ def check_update(
     """Check a decoded reply to a ``message_type`` train message against the model sent.
 
     The update (``grads`` or a local model) and the optional ``buffers`` must together hold
-    every array of ``model`` once, each with its shape and dtype and only finite values (and
-    BatchNorm variances not negative), and the reported weight (``batch-size``,
+    every array of ``model`` once, each with its shape and dtype and only finite values (and,
+    in a gradient reply, BatchNorm variances not negative), and the reported weight (``batch-size``,
     ``num-examples``) must equal ``assigned``.
 
     Raises
@@ -113,7 +114,8 @@ def check_update(
     missing = sorted(set(model) - set(reply.update) - set(reply.buffers))
     if missing:
         raise ReplyError(f"{update_key} lacks {missing[0]!r}")
-    for name, array in reply.buffers.items():
+    statistics = reply.buffers if message_type == TRAIN_GRADIENT else {}  # not model changes
+    for name, array in statistics.items():
         if name.endswith(f".{VARIANCE}") and np.any(array < 0):
             raise ReplyError(f"{BUFFERS} {name!r} holds a negative variance")
 

@@ -69,7 +69,7 @@ class EncodedTensor:
         return 8 * self.packed.size + FLOAT_BITS * self.floats.size
 
     def check(self) -> None:
-        """Check that the parts fit the shape and bits.
+        """Check that the parts fit the shape and bits, and the floats are finite.
 
         Raises
         ------
@@ -83,6 +83,8 @@ class EncodedTensor:
             raise ValueError(f"packed levels are {self.packed.dtype}{self.packed.shape}")
         if self.floats.dtype != np.float32 or self.floats.shape != (float_count(self.bits),):
             raise ValueError(f"floats are {self.floats.dtype}{self.floats.shape}")
+        if not np.all(np.isfinite(self.floats)):
+            raise ValueError(f"floats are not finite: {self.floats.tolist()}")
 
 
 def pack_levels(levels: np.ndarray, bits: int) -> np.ndarray:

@@ -252,7 +252,7 @@ _KEYS = (
         "gradient-bits",
         32,
         "bits b per element of the gradient uploads and the global gradient broadcast; "
-        "below 32 gradients travel stochastically quantized and bit-packed",
+        "below 32 both travel stochastically quantized and bit-packed",
         low=1,
         high=32,
     ),
@@ -260,7 +260,7 @@ _KEYS = (
         "model-bits",
         32,
         "bits per element of the model uploads and downloads of model-feel and individual; "
-        "below 32 the model update travels quantized and bit-packed",
+        "below 32 a device uploads its parameters' change quantized and bit-packed",
         low=1,
         high=32,
     ),

@@ -9,14 +9,18 @@ message type       server -> device                device -> server
                    (batch size, gradient bits)     below 32 bits ``encoded`` and ``encoding``
                                                    (:func:`encoded_records`); and ``buffers``,
                                                    BN statistics after the step
-``train.epoch``    :class:`TrainInstruction`       :class:`TrainReply` with ``arrays`` (the
-                   (local batch, learning rate)    model after one local epoch)
+``train.epoch``    :class:`TrainInstruction`       :class:`TrainReply` with ``arrays``, the
+                   (local batch, learning rate,    parameters' change in one local epoch (or
+                   model bits)                     the parameters, without model bits), below
+                                                   32 bits ``encoded``; and ``buffers``, their
+                                                   change (or the buffers)
 =================  ==============================  ===========================================
 
 Every train message carries the model to start from (``arrays``) and the device's sampling
 cursor, so that a device keeps no state. Record and metric keys are defined here once.
-Below 32 bits a gradient travels encoded (:mod:`task.codec`): per tensor its packed levels
-and its floats, whose bits are the s of Eq. (10); the server decodes them here.
+Below 32 bits a gradient or a model update travels encoded (:mod:`task.codec`): per tensor
+its packed levels and its floats, whose bits are the s of Eq. (10); the server decodes them
+here.
 Decoding a reply raises :class:`ReplyError`, whose message is the reason the device is left
 out of the round.
 """
@@ -212,8 +216,10 @@ class TrainInstruction:
         Examples the device has consumed so far.
     batch_size, gradient_bits
         ``train``: the assigned B_k and the bits per gradient element b.
-    local_batch, learning_rate
-        ``train.epoch``: the local mini-batch size and learning rate.
+    local_batch, learning_rate, model_bits
+        ``train.epoch``: the local mini-batch size, learning rate and the bits per element
+        of the upload, the model's change from the one sent; without bits the device sends
+        the model itself (individual learning's bookkeeping).
     """
 
     server_round: int
@@ -222,6 +228,7 @@ class TrainInstruction:
     gradient_bits: int | None = None
     local_batch: int | None = None
     learning_rate: float | None = None
+    model_bits: int | None = None
 
     def config(self) -> dict[str, int | float]:
         """Return the fields that are set, with kebab-case keys."""
@@ -277,13 +284,16 @@ class TrainReply:
     Attributes
     ----------
     update
-        The gradient (decoded when sent encoded) or the local model, as read-only arrays.
+        The gradient, or the local model's parameters or their change, as read-only arrays
+        (decoded when sent encoded).
     buffers
         BatchNorm statistics after the step; empty when not sent.
     weight
         The reported batch size (or local dataset size).
     train_loss
         The training loss.
+    bits
+        Bits per element the update was sent with (32: plain float32).
     """
 
     update: dict[str, np.ndarray]

@@ -65,3 +65,14 @@ def test_too_few_devices_stop_the_run_with_nothing_half_written(tmp_path):
     assert [r["round"] for r in rows_of(tmp_path)] == [1, 2]
     assert load_checkpoint(tmp_path).round == 2
     assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("scheme", ["proposed", "model-feel"])
+def test_below_32_bits_faults_hit_the_encoded_update_and_the_decoder_rejects_it(tmp_path, scheme):
+    bits = {"gradient-bits": 8, "model-bits": 8, "scheme": scheme}
+    config, grid = simulate(tmp_path, **{"inject-faults": 0.3, "seed": 3, **bits})
+    rows = rows_of(run(grid, config, run_id=1))
+    reasons = [reason for r in rows for reason in r["excluded"].values()]
+    assert any(x.startswith("encoded '") for x in reasons), reasons
+    for r in rows:
+        assert sorted(set(range(4)) - {int(p) for p in r["excluded"]}) == r["participants"]

@@ -25,7 +25,7 @@ LOSSES = {0: [1.0] * 10, 1: [2.0, 1.5, 1.0, 0.5] + [0.5] * 6}
 
 
 def scripted_client():
-    """Partition i: N_i examples; an epoch adds i + 1 to ``w``."""
+    """Partition i: N_i examples; an epoch adds i + 1 to ``w``, sent as the change with bits."""
     app = ClientApp()
 
     @app.query("profile")
@@ -38,9 +38,12 @@ def scripted_client():
     @app.train("epoch")
     def epoch(msg, context):
         pid = int(context.node_config["partition-id"])
-        state = {k: v.numpy() for k, v in msg.content["arrays"].items()}
+        received = {k: v.numpy() for k, v in msg.content["arrays"].items()}
+        state = dict(received)
         state["w"] = state["w"] + np.float32(pid + 1)
         state["bn.num_batches_tracked"] = np.asarray(state["bn.num_batches_tracked"] + 1)
+        if "model-bits" in msg.content["config"]:
+            state = {k: np.asarray(v - received[k]) for k, v in state.items()}
         server_round = int(msg.content["config"]["server-round"])
         metrics = {"num-examples": EXAMPLES[pid], "train-loss": LOSSES[pid][server_round - 1],
                    "partition-id": pid}  # fmt: skip

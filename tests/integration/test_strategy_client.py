@@ -11,10 +11,14 @@ from scheduler import Instance, get_policy
 from scheduler.channel import average_rate_bps
 from server.build import build_strategy
 from server.evaluation import Evaluator
+from strategy.aggregation import batch_weights, weighted_average
+from strategy.broadcast import encoded_broadcast
+from task.codec import decode
 from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count, parameter_shapes
 from task.models import build_model
+from task.protocol import TrainReply
 
 ROUNDS = 3
 
@@ -92,3 +96,29 @@ def test_every_device_trains_on_its_own_batch_size(trained):
         assert len(set(record.batch_sizes)) > 1  # the 3 CPU tiers get different batches
     train = [m for m in grid.sent if m.metadata.message_type == "train"]
     assert len(train) == 3 * ROUNDS
+
+
+def test_below_32_gradient_bits_the_step_takes_the_decoded_broadcast():
+    overrides = {"gradient-bits": 8, "min-nodes": 3, "device": "cpu", "seed": 4}
+    config = resolve_run_config(overrides)
+    torch.manual_seed(0)
+    model = build_model("cnn", 10, 1, 8)
+    strategy = build_strategy(config, parameter_shapes(model))
+    grid = LocalGrid(client_app, num_nodes=3, run_config=config)
+    result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model.state_dict()), num_rounds=1)
+    train = [r.content for r in grid.replies if r.metadata.message_type == "train"]
+    train.sort(key=lambda content: content["metrics"]["partition-id"])  # the server's order
+    replies = [TrainReply.from_record(content, "train") for content in train]
+    assert all(reply.bits == 8 for reply in replies)
+    weights = batch_weights([reply.weight for reply in replies])
+    gradient = weighted_average([reply.update for reply in replies], weights)
+    broadcast = encoded_broadcast(gradient, 8, seed=4, server_round=1)
+    assert sum(t.num_bits for t in broadcast.values()) == strategy.settings.gradient_size_bits
+    (record,) = strategy.records
+    for name, value in model.state_dict().items():
+        if name in broadcast:
+            expected = value.numpy() - record.learning_rate * decode(broadcast[name])
+            np.testing.assert_array_equal(result.arrays[name].numpy(), expected)
+            assert not np.array_equal(
+                expected, value.numpy() - record.learning_rate * gradient[name]
+            )

@@ -14,10 +14,11 @@ def test_one_epoch_visits_every_local_example_in_mini_batches():
     result = local_epoch(node(), state, local_batch=32, learning_rate=0.05, epoch=0)
     examples = len(local_indices(node()))
     assert result.num_examples == examples
-    assert set(result.arrays) == set(state)
-    steps = int(result.arrays["0.1.num_batches_tracked"])
+    arrays = {**result.parameters, **result.buffers}
+    assert set(arrays) == set(state) and "0.0.weight" in result.parameters
+    steps = int(result.buffers["0.1.num_batches_tracked"])
     assert steps == math.ceil(examples / 32)
-    changed = [k for k, v in state.items() if not np.array_equal(v.numpy(), result.arrays[k])]
+    changed = [k for k, v in state.items() if not np.array_equal(v.numpy(), arrays[k])]
     assert "0.0.weight" in changed and np.isfinite(result.loss)
 
 
@@ -26,6 +27,6 @@ def test_epoch_is_reproducible_and_its_order_depends_on_the_epoch():
     first = local_epoch(node(), state, 32, 0.05, epoch=0)
     again = local_epoch(node(), state, 32, 0.05, epoch=0)
     later = local_epoch(node(), state, 32, 0.05, epoch=1)
-    for key in first.arrays:
-        np.testing.assert_array_equal(first.arrays[key], again.arrays[key])
-    assert not np.array_equal(first.arrays["0.0.weight"], later.arrays["0.0.weight"])
+    for key in first.parameters:
+        np.testing.assert_array_equal(first.parameters[key], again.parameters[key])
+    assert not np.array_equal(first.parameters["0.0.weight"], later.parameters["0.0.weight"])

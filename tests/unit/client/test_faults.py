@@ -18,7 +18,8 @@ from client.faults import (
 )
 from strategy import InstanceSettings
 from strategy.validation import check_profile
-from task.protocol import ReplyError
+from task.codec import encode_arrays
+from task.protocol import TRAIN_GRADIENT, ReplyError, train_reply_record
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4)
 
@@ -69,3 +70,17 @@ def test_faults_are_seeded_at_the_rate_and_cover_every_kind():
     assert all(draw_fault("profile", 1.0, 7, pid, 1)[0] in PROFILE_FAULTS for pid in range(100))
     update, metrics = sound_reply()
     assert inject_train(update, metrics, {"inject-faults": 0.0, "seed": 7}, 1) == (update, metrics)
+
+
+@pytest.mark.parametrize("kind", ["missing-key", "wrong-shape", "wrong-dtype", "nan", "inf"])
+@pytest.mark.parametrize("draw", range(5))
+def test_each_fault_of_an_encoded_update_is_caught_naming_what_it_hit(kind, draw):
+    update, metrics = sound_reply()
+    encoded = encode_arrays(update, 8, np.random.default_rng(0))
+    corrupt, metrics = corrupt_train(kind, encoded, metrics, np.random.default_rng(draw))
+    buffers = {k: v for k, v in MODEL.items() if k not in PARAMETERS}
+    content = train_reply_record(TRAIN_GRADIENT, corrupt, metrics, buffers)
+    hit = "'(w|b|batch-size|train-loss)'" if kind == "missing-key" else "'(w|b)'"
+    reason = {"wrong-shape": "does not decode", "wrong-dtype": "does not decode"}
+    with pytest.raises(ReplyError, match=f"{hit}.*{reason.get(kind, '')}"):
+        check(content, assigned=8)
