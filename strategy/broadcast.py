@@ -1,8 +1,8 @@
-"""The global gradient broadcast of Sec. II-A at gradient-bits: what every device applies."""
+"""The broadcasts at b bits: the global gradient (Sec. II-A) and the averaged model, as received."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -35,3 +35,25 @@ def broadcast_gradient(
         return gradient
     encoded = encoded_broadcast(gradient, bits, seed, server_round)
     return {name: decode(tensor) for name, tensor in encoded.items()}
+
+
+def broadcast_model(
+    model: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    parameters: Iterable[str],
+    bits: int,
+    seed: int,
+    server_round: int,
+) -> dict[str, np.ndarray]:
+    """Return the averaged ``model`` as the devices rebuild it from its download at ``bits``.
+
+    Below 32 bits the server sends the change of the ``parameters`` from ``reference`` (the
+    model the devices hold) encoded like the gradient broadcast, its size the downlink s of
+    Eq. (11) at model-bits; the other arrays (BatchNorm buffers) travel plain, as in the
+    uploads. At 32 bits, ``model`` itself.
+    """
+    if bits >= FULL_PRECISION_BITS:
+        return dict(model)
+    change = {name: model[name] - reference[name] for name in parameters}
+    received = broadcast_gradient(change, bits, seed, server_round)
+    return {**model, **{name: reference[name] + received[name] for name in change}}

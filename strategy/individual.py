@@ -200,7 +200,9 @@ class IndividualStrategy(ModelFeelStrategy):
         if self.finished:
             charge = self._exchange(plan, compute)
             models = [self._uploaded(plan, pid) for pid in charge.partition_ids]
-            arrays = self._average(models, charge.scheduled.batch_sizes.tolist())
+            parameters = self._local[charge.partition_ids[0]][0]
+            sizes = charge.scheduled.batch_sizes.tolist()
+            arrays = self._average(plan, parameters, models, sizes)
         else:
             allocation = compute_only(plan.allocation.batch_sizes, compute, self.scheme)
             charge = replace(self._charge(plan, updates), scheduled=allocation, charged=allocation)

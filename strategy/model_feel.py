@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from logging import INFO
 from typing import Any
@@ -13,6 +13,7 @@ from flwr.supercore import log
 
 from scheduler import Allocation, Instance
 from strategy.aggregation import batch_weights, scaled_learning_rate, weighted_average
+from strategy.broadcast import broadcast_model
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
@@ -147,16 +148,26 @@ class ModelFeelStrategy(FeelStrategy):
             model_bits=self.reply_bits,
         )
 
-    def _average(self, models: list[Arrays], examples: list[int]) -> ArrayRecord:
-        """Average ``models`` weighted by local dataset size (FedAvg)."""
-        return array_record(weighted_average(models, batch_weights(examples)))
+    def _average(
+        self, plan: RoundPlan, parameters: Iterable[str], models: list[Arrays], examples: list[int]
+    ) -> ArrayRecord:
+        """Average ``models`` weighted by local dataset size (FedAvg), as the devices receive it.
+
+        The download is at ``model_bits`` (:func:`~strategy.broadcast.broadcast_model`): the
+        change of the ``parameters`` from the model ``plan`` sent.
+        """
+        average = weighted_average(models, batch_weights(examples))
+        bits, seed = self.model_bits, self.seed
+        return array_record(
+            broadcast_model(average, plan.model, parameters, bits, seed, plan.server_round)
+        )
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
         """Average the uploaded models by data size."""
         models = [received_model(plan.model, u.arrays, u.buffers) for u in updates]
         examples = [u.weight for u in updates]
         return RoundUpdate(
-            self._average(models, examples),
+            self._average(plan, updates[0].arrays, models, examples),
             self._charge(plan, updates),
             sum(examples),
             self.local_learning_rate,

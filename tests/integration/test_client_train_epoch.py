@@ -10,6 +10,7 @@ from support.nodes import initial_state, node
 from client.app import app as client_app
 from client.local import local_indices
 from server.build import build_strategy
+from strategy.broadcast import broadcast_gradient
 from strategy.model_feel import received_model
 from task.config import resolve_run_config
 from task.flops import parameter_shapes
@@ -74,14 +75,21 @@ def test_model_feel_round_at_8_bits_averages_the_reference_plus_the_decoded_upda
     reference = {name: value.numpy() for name, value in state.items()}
     decoded = [TrainReply.from_record(c, "train.epoch") for c in replies]
     examples = np.array([d.weight for d in decoded])
+    average = {}
     for name, value in reference.items():
         if name in decoded[0].update:
             models = [value + d.update[name] for d in decoded]  # the model sent + the change
-            expected = np.tensordot(examples / examples.sum(), np.stack(models), axes=1)
-            actual = result.arrays[name].numpy()
-            np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-7)
+            average[name] = np.tensordot(examples / examples.sum(), np.stack(models), axes=1)
         else:
             assert name in decoded[0].buffers
+    # the download at 8 bits too: the average's change from the reference, encoded
+    received = broadcast_gradient(
+        {name: average[name] - reference[name] for name in average}, 8, config["seed"], 1
+    )
+    for name, change in received.items():
+        actual = result.arrays[name].numpy()
+        np.testing.assert_allclose(actual, reference[name] + change, rtol=1e-6, atol=1e-6)
+        assert not np.allclose(actual, average[name], rtol=0, atol=1e-9)
     assert strategy.records[0].participants == [0, 1, 2]
     sent = sum(8 * a.numpy().nbytes for a in replies[0]["encoded"].values())
     assert strategy.settings.gradient_size_bits == sent

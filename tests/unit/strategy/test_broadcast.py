@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from strategy.broadcast import broadcast_gradient, encoded_broadcast
+from strategy.broadcast import broadcast_gradient, broadcast_model, encoded_broadcast
 from task.codec import decode, encoded_bits
 
 GRADIENT = {
@@ -33,3 +33,17 @@ def test_the_broadcast_is_seeded_by_seed_and_round_only():
     later = broadcast_gradient(GRADIENT, 2, seed=1, server_round=4)
     assert all(np.array_equal(first[n], again[n]) for n in GRADIENT)
     assert not all(np.array_equal(first[n], later[n]) for n in GRADIENT)
+
+
+def test_model_download_sends_the_parameters_change_and_buffers_plain():
+    rng = np.random.default_rng(1)
+    reference = {
+        "w": rng.normal(size=(4, 5)).astype(np.float32),
+        "bn.running_var": np.ones(5, np.float32),
+    }
+    model = {"w": reference["w"] + 0.1, "bn.running_var": np.full(5, 2.0, np.float32)}
+    assert broadcast_model(model, reference, ["w"], 32, 0, 1) == model
+    received = broadcast_model(model, reference, ["w"], 4, 0, 1)
+    change = broadcast_gradient({"w": model["w"] - reference["w"]}, 4, 0, 1)["w"]
+    np.testing.assert_array_equal(received["w"], reference["w"] + change)
+    np.testing.assert_array_equal(received["bn.running_var"], model["bn.running_var"])
