@@ -169,10 +169,15 @@ def verdict(check: dict[str, Any]) -> str:
             "learning-rate law) to judge Eq. (8)."
         )
     fits, confidence = check["fits"], check["confidence"]
+    if not check["holds"]:
+        said, where = "does not hold", "0.5 is outside the interval"
+    elif _inside(0.0, fits["sqrt"]):
+        said, where = "is not confirmed", "the interval holds 0.5 but also 0 (no batch effect)"
+    else:
+        said, where = "holds", "0.5 is inside the interval and 0 is not"
     return (
-        f"Eq. (8) {'holds' if check['holds'] else 'does not hold'} under its learning-rate law "
-        f"eta ~ sqrt(B): the training loss on the probe set decays per round as B^alpha, "
-        f"{_alpha(fits['sqrt'], confidence)}, and 0.5 is "
-        f"{'inside' if check['holds'] else 'outside'} the interval. With the fixed-eta "
-        f"control, {_alpha(fits['fixed'], confidence)}: {CONTROL_WORDS[check['control']]}."
+        f"Eq. (8) {said} under its learning-rate law eta ~ sqrt(B): the training loss on the "
+        f"probe set decays per round as B^alpha, {_alpha(fits['sqrt'], confidence)}, and "
+        f"{where}. With the fixed-eta control, {_alpha(fits['fixed'], confidence)}: "
+        f"{CONTROL_WORDS[check['control']]}."
     )

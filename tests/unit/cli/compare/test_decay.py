@@ -82,3 +82,13 @@ def test_a_linear_decay_does_not_hold_and_few_batches_are_not_judged():
     assert "does not hold" in verdict(check)
     few = decay_check(runs[:3])
     assert few["holds"] is None and verdict(few).startswith("too few")
+
+
+def test_an_interval_holding_both_0_and_half_is_not_a_confirmation():
+    rng = np.random.default_rng(4)
+    runs = [decay_run(b, "sqrt", d) for b, d in noisy(0.25, rng, noise=3e-2).items()]
+    runs += [decay_run(b, "fixed", d) for b, d in noisy(0.0, rng, scale=0.02).items()]
+    check = decay_check(runs)
+    low, high = check["fits"]["sqrt"]["ci"]
+    assert low < 0 < 0.5 < high and check["holds"] is True
+    assert verdict(check).startswith("Eq. (8) is not confirmed") and "also 0" in verdict(check)
