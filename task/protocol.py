@@ -8,7 +8,7 @@ message type       server -> device                device -> server
 ``train``          :class:`TrainInstruction`       :class:`TrainReply` with ``grads``, or
                    (batch size, gradient bits)     below 32 bits ``encoded`` and ``encoding``
                                                    (:func:`encoded_records`); and ``buffers``,
-                                                   BN statistics after the step
+                                                   the batch's BN statistics
 ``train.epoch``    :class:`TrainInstruction`       :class:`TrainReply` with ``arrays``, the
                    (local batch, learning rate,    parameters' change in one local epoch (or
                    model bits)                     the parameters, without model bits), below
@@ -287,7 +287,8 @@ class TrainReply:
         The gradient, or the local model's parameters or their change, as read-only arrays
         (decoded when sent encoded).
     buffers
-        BatchNorm statistics after the step; empty when not sent.
+        A gradient reply's batch BatchNorm statistics (:mod:`task.batchnorm`), a model
+        reply's buffers or their change; empty when not sent.
     weight
         The reported batch size (or local dataset size).
     train_loss
