@@ -1,4 +1,4 @@
-"""Datasets of the experiments: sklearn digits (offline, bundled) and CIFAR-10 (Sec. VI-A)."""
+"""Datasets of the experiments: sklearn digits (bundled), MNIST-style sets, CIFAR-10 (Sec. VI-A)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from task.errors import ConfigError
+from task.idx import TORCHVISION_FOLDERS, idx_folder, read_split
 from task.names import DATASET_NAMES
 
 # Size of the synthetic CIFAR-shaped dataset (benchmarks of the 32x32 models without the data).
@@ -56,17 +57,37 @@ def _digits() -> Dataset:
     return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 1, 8)
 
 
+def _standardised(x_train: np.ndarray, x_test: np.ndarray) -> None:
+    """Standardise both splits per channel, in place, with the training set's statistics."""
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_train.std(axis=(0, 2, 3), keepdims=True)
+    for x in (x_train, x_test):  # in place: CIFAR-10's training set is 600 MB as float32
+        x -= mean
+        x /= std
+
+
+def _idx_dataset(name: str, data_dir: str | None) -> Dataset:
+    """MNIST or Fashion-MNIST, 28x28x1, standardised like CIFAR-10 (:mod:`task.idx`)."""
+    folder = idx_folder(name, data_dir)
+    (train_images, y_train), (test_images, y_test) = (
+        read_split(folder, split) for split in ("train", "test")
+    )
+    x_train, x_test = (
+        np.asarray(images[:, None, :, :], dtype=np.float32) / 255.0
+        for images in (train_images, test_images)
+    )
+    _standardised(x_train, x_test)
+    y_train, y_test = (np.asarray(y, dtype=np.int64) for y in (y_train, y_test))
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 1, x_train.shape[-1])
+
+
 def _cifar10(data_dir: str | None) -> Dataset:
     train, test = _cifar10_splits(data_dir)
     x_train, x_test = (
         np.ascontiguousarray(split.data.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
         for split in (train, test)
     )
-    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-    std = x_train.std(axis=(0, 2, 3), keepdims=True)
-    for x in (x_train, x_test):  # in place: the training set is 600 MB as float32
-        x -= mean
-        x /= std
+    _standardised(x_train, x_test)
     y_train, y_test = (np.asarray(split.targets, dtype=np.int64) for split in (train, test))
     return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 3, 32)
 
@@ -124,17 +145,21 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
         torchvision CIFAR-10 files in ``data_dir`` (never downloaded), per-channel
         standardised with the training-set mean and standard deviation.
         ``"synthetic-cifar"``: random CIFAR-shaped tensors (5000 train, 1000 test) for
-        timing the 32x32 models where CIFAR-10 is not at hand.
+        timing the 32x32 models where CIFAR-10 is not at hand. ``"fashion-mnist"``,
+        ``"mnist"``: the 60,000 + 10,000 28x28 images of their idx files
+        (:func:`task.idx.idx_folder`), standardised like CIFAR-10.
     data_dir
-        Folder holding ``cifar-10-batches-py``; ignored for digits.
+        Folder holding ``cifar-10-batches-py`` or the idx files; ignored for digits.
 
     Raises
     ------
     ConfigError
-        Unknown ``name`` (field ``dataset``) or CIFAR-10 missing (field ``data-dir``).
+        Unknown ``name`` (field ``dataset``) or its files missing (field ``data-dir``).
     """
     if name == "digits":
         return _digits()
+    if name in TORCHVISION_FOLDERS:
+        return _idx_dataset(name, data_dir)
     if name == "cifar10":
         return _cifar10(data_dir)
     if name == "synthetic-cifar":

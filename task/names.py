@@ -1,6 +1,6 @@
 """The names a run config may choose from, importable without torch (config checks, CLI)."""
 
-DATASET_NAMES = ("digits", "cifar10", "synthetic-cifar")
+DATASET_NAMES = ("digits", "fashion-mnist", "mnist", "cifar10", "synthetic-cifar")
 PARTITION_NAMES = ("iid", "shards", "dirichlet")
 MODEL_NAMES = ("cnn", "resnet18", "densenet121", "mobilenetv2")
 DEVICE_NAMES = ("auto", "cpu", "cuda")

@@ -73,7 +73,7 @@ def test_parse_names_the_key(name, text, message):
         ({"inject-faults": 1.5}, "inject-faults", "must be between 0 and 1, got 1.5"),
         ({"min-batch": 9, "max-batch": 8}, "min-batch", "exceeds max-batch 8"),
         ({"model": "vgg"}, "model", "unknown model 'vgg'"),
-        ({"dataset": "mnist"}, "dataset", "unknown dataset 'mnist'"),
+        ({"dataset": "svhn"}, "dataset", "unknown dataset 'svhn'"),
         ({"partition": "pathological"}, "partition", "unknown partition"),
         ({"scenario": "tpu"}, "scenario", "unknown scenario"),
         ({"fading": 1}, "fading", "expected bool, got 1"),

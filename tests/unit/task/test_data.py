@@ -27,8 +27,8 @@ def test_digits_is_cached_and_read_only():
 
 
 def test_unknown_dataset_names_the_field():
-    with pytest.raises(ConfigError, match=r"^dataset: unknown dataset 'mnist'"):
-        load_dataset("mnist", None)
+    with pytest.raises(ConfigError, match=r"^dataset: unknown dataset 'svhn'"):
+        load_dataset("svhn", None)
 
 
 def test_missing_cifar10_is_a_one_line_data_dir_error(tmp_path):
