@@ -64,7 +64,8 @@ class Node:
         ------
         ConfigError
             Naming the node-config key (``node-config.<key>``) that is missing, unknown
-            (neither a partition key, a run-config key nor a device field) or bad.
+            (neither a partition key, a run-config key nor a device field) or bad, or
+            ``profile-on-start`` with a ``system-model`` (it would time the wrong model).
         """
         for key in node_config:
             if key not in (*NODE_KEYS, PROFILE_ON_START, *DEVICE_KEYS) and key not in DEFAULTS:
@@ -87,6 +88,12 @@ class Node:
             if exc.field in local:
                 raise ConfigError(f"node-config.{exc.field}", exc.message) from None
             raise
+        if node_config.get(PROFILE_ON_START) and config["system-model"]:
+            raise ConfigError(
+                f"node-config.{PROFILE_ON_START}",
+                f"times the trained {config['model']}, not system-model "
+                f"{config['system-model']!r}: set one of them",
+            )
         return cls(pid, count, config, dict(node_config))
 
     @property
@@ -178,13 +185,24 @@ def global_model(
 
 
 @functools.lru_cache(maxsize=4)
-def _workload(model: str, dataset: str, data_dir: str) -> Workload:
+def _workload(model: str, dataset: str, data_dir: str, system_model: str) -> Workload:
+    """Return the FLOPs the latency model charges: ``model``'s, or ``system_model``'s."""
     from task.flops import training_flops_per_sample, update_flops
+    from task.system_model import system_network
 
-    config = {"model": model, "dataset": dataset, "data-dir": data_dir}
-    network, data = new_model(config), _dataset(config)
-    shape = (data.in_channels, data.image_size, data.image_size)
+    if system_model:
+        network, shape = system_network(system_model)
+    else:
+        config = {"model": model, "dataset": dataset, "data-dir": data_dir}
+        network, data = new_model(config), _dataset(config)
+        shape = (data.in_channels, data.image_size, data.image_size)
     return Workload(training_flops_per_sample(network, shape), update_flops(network))
+
+
+def charged_workload(config: Mapping[str, Any]) -> Workload:
+    """Return the run config's charged workload (:mod:`task.system_model`)."""
+    keys = ("model", "dataset", "data-dir", "system-model")
+    return _workload(*(config[key] for key in keys))
 
 
 def device(node: Node) -> Device:
@@ -196,7 +214,7 @@ def device(node: Node) -> Device:
         cell_radius_m=config["cell-radius-m"],
         cycles_per_flop=config["cycles-per-flop"],
     )
-    workload = _workload(config["model"], config["dataset"], config["data-dir"])
+    workload = charged_workload(config)
     return device_for(
         node.partition_id,
         node.num_partitions,
@@ -231,7 +249,7 @@ def measure_compute(node: Node) -> dict[str, float]:
         MEASURE_REPEATS,
         MEASURE_WARMUP,
     )
-    workload = _workload(config["model"], config["dataset"], config["data-dir"])
+    workload = charged_workload(config)
     compute = device(node).compute
     report = build_report(
         model_name=config["model"],

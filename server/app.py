@@ -26,6 +26,7 @@ from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count, parameter_shapes
 from task.models import build_model
+from task.system_model import charged_name, system_network
 from task.training import resolve_device
 from task.transport import enable_ray_transport
 
@@ -56,7 +57,10 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     data = load_dataset(config["dataset"], config["data-dir"] or None)
     model = build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
     num_params = parameter_count(model)
-    strategy = build_strategy(config, parameter_shapes(model))
+    charged = system_network(config["system-model"])[0] if config["system-model"] else model
+    strategy = build_strategy(config, parameter_shapes(charged))
+    if charged is not model:
+        log(INFO, "latencies charged for %s; %s trains", config["system-model"], config["model"])
     probe = None
     if config["probe-examples"]:
         probe = probe_set(data.x_train, data.y_train, config["probe-examples"], config["seed"])
@@ -87,6 +91,8 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     model_facts = {
         "num_params": num_params,
         "gradient_size_bits": strategy.settings.gradient_size_bits,
+        "charged_model": charged_name(config),
+        "charged_num_params": parameter_count(charged),
     }
     summary = summarize(config, rows, evaluation.initial, rounds.wall_time_s, model_facts)
     writer.write_summary(summary)

@@ -230,6 +230,13 @@ _KEYS = (
     Key("dirichlet-alpha", 0.5, "concentration of the dirichlet partition", above=0),
     Key("model", "cnn", "model: cnn, resnet18, densenet121, mobilenetv2", choices=MODEL_NAMES),
     Key(
+        "system-model",
+        "",
+        "model whose size p and training FLOPs per sample (at 3x32x32) the latency model "
+        "charges, while --model trains; empty: the trained model",
+        choices=("", *MODEL_NAMES),
+    ),
+    Key(
         "device",
         "auto",
         "torch device for training and evaluation: auto, cpu, cuda",

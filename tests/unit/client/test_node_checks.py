@@ -19,6 +19,10 @@ RUN = resolve_run_config({"device": "cpu"})
         ({"dataset": "mnist-typo"}, "node-config.dataset: unknown dataset 'mnist-typo'"),
         ({"max-batch": 0}, "node-config.max-batch: must be >= 1, got 0"),
         ({"profile-on-start": 1}, "node-config.profile-on-start: expected true or false, got 1"),
+        (
+            {"profile-on-start": True, "system-model": "densenet121"},
+            "node-config.profile-on-start: times the trained cnn, not system-model 'densenet121'",
+        ),
     ],
 )
 def test_bad_node_config_names_the_key(node_config, message):
