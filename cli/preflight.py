@@ -28,7 +28,8 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
     """
     from client.fleet.sources import check_fleet_file
     from task.data import train_labels
-    from task.partition import partition_indices
+    from task.model_file import load_model
+    from task.partition import device_indices
 
     if config["min-devices"] > num_devices:
         raise ConfigError(
@@ -37,9 +38,7 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
     if config["data-dir"] and not Path(config["data-dir"]).is_dir():
         raise ConfigError("data-dir", f"no such directory {config['data-dir']!r}")
     labels = train_labels(config["dataset"], config["data-dir"] or None)
-    parts = partition_indices(
-        labels, num_devices, config["partition"], config["seed"], config["dirichlet-alpha"]
-    )
+    parts = device_indices(labels, num_devices, config)
     smallest = min(range(num_devices), key=lambda pid: len(parts[pid]))
     if len(parts[smallest]) < config["min-batch"]:
         raise ConfigError(
@@ -49,3 +48,5 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         )
     if config["fleet-file"]:
         check_fleet_file(config["fleet-file"], config["scenario"], num_devices)
+    if config["initial-model"]:
+        load_model(config["initial-model"], config)

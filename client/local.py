@@ -124,15 +124,9 @@ def _dataset(config: Mapping[str, Any]) -> Any:
 
 def local_indices(node: Node) -> np.ndarray:
     """Return the indices of the device's examples in the training set."""
-    from task.partition import partition_indices
+    from task.partition import device_indices
 
-    parts = partition_indices(
-        _dataset(node.config).y_train,
-        node.num_partitions,
-        node.config["partition"],
-        node.config["seed"],
-        node.config["dirichlet-alpha"],
-    )
+    parts = device_indices(_dataset(node.config).y_train, node.num_partitions, node.config)
     return parts[node.partition_id]
 
 

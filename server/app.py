@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import asdict
 from logging import INFO
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from task.arrays import array_record
 from task.config import resolve_run_config
 from task.data import load_dataset
 from task.flops import parameter_count, parameter_shapes
+from task.model_file import file_sha256, load_model
 from task.models import build_model
 from task.system_model import charged_name, system_network
 from task.training import resolve_device
@@ -56,6 +58,7 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     torch.manual_seed(config["seed"])
     data = load_dataset(config["dataset"], config["data-dir"] or None)
     model = build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
+    started = initial_model(model, config)
     num_params = parameter_count(model)
     charged = system_network(config["system-model"])[0] if config["system-model"] else model
     strategy = build_strategy(config, parameter_shapes(charged))
@@ -93,12 +96,24 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
         "gradient_size_bits": strategy.settings.gradient_size_bits,
         "charged_model": charged_name(config),
         "charged_num_params": parameter_count(charged),
+        "initial_model": started,
     }
     summary = summarize(config, rows, evaluation.initial, rounds.wall_time_s, model_facts)
     writer.write_summary(summary)
     plot_curves(rows, evaluation.initial, writer.directory, label=config["scheme"])
     log(INFO, "results in %s", writer.directory)
     return writer.directory
+
+
+def initial_model(model: torch.nn.Module, config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Load run-config ``initial-model`` into ``model``; return its path, hash and facts."""
+    path = config["initial-model"]
+    if not path:
+        return None
+    state, facts = load_model(path, config)
+    model.load_state_dict(state)
+    log(INFO, "starting from %s (test accuracy %.2f%%)", path, 100 * facts.test_accuracy)
+    return {"path": path, "sha256": file_sha256(Path(path).expanduser()), **asdict(facts)}
 
 
 @app.main()

@@ -228,6 +228,18 @@ _KEYS = (
         choices=PARTITION_NAMES,
     ),
     Key("dirichlet-alpha", 0.5, "concentration of the dirichlet partition", above=0),
+    Key(
+        "holdout-examples",
+        0,
+        "training examples held out of every device's data: feel pretrain's slice",
+        low=0,
+    ),
+    Key(
+        "initial-model",
+        "",
+        "model file written by feel pretrain to start from (empty: a fresh model)",
+        path=True,
+    ),
     Key("model", "cnn", "model: cnn, resnet18, densenet121, mobilenetv2", choices=MODEL_NAMES),
     Key(
         "system-model",

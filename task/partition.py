@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from task.errors import ConfigError
 from task.names import PARTITION_NAMES
+
+# Seed of the held-out pre-training slice: the same slice whatever the run's seed.
+HOLDOUT_SEED = 2021
 
 # Dirichlet partitions are redrawn (by flwr-datasets, up to 10 times) until each holds at
 # least this many examples, or N // K if that is smaller.
@@ -105,3 +110,46 @@ def _partition(
     for part in parts:
         part.setflags(write=False)
     return parts
+
+
+def holdout_split(num_examples: int, holdout: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the training indices the devices share and the held-out slice, both sorted.
+
+    The slice (``feel pretrain``'s training data, run-config ``holdout-examples``) is a
+    seeded draw of ``holdout`` examples, :data:`HOLDOUT_SEED` whatever the run's seed, so a
+    pre-trained model and every run that starts from it leave out the same examples.
+
+    Raises
+    ------
+    ConfigError
+        Field ``holdout-examples``, if it leaves no example to the devices.
+    """
+    if not 0 <= holdout < num_examples:
+        raise ConfigError(
+            "holdout-examples", f"must be in [0, {num_examples}), the training set, got {holdout}"
+        )
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(num_examples)
+    return np.sort(order[holdout:]), np.sort(order[:holdout])
+
+
+def device_indices(
+    labels: np.ndarray, num_partitions: int, config: Mapping[str, Any]
+) -> list[np.ndarray]:
+    """Return each device's training indices under the run ``config``.
+
+    The partition of the examples outside the held-out slice (:func:`holdout_split`).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`partition_indices` and :func:`holdout_split`.
+    """
+    pool, _ = holdout_split(len(labels), config["holdout-examples"])
+    parts = partition_indices(
+        np.asarray(labels)[pool],
+        num_partitions,
+        config["partition"],
+        config["seed"],
+        config["dirichlet-alpha"],
+    )
+    return [pool[part] for part in parts]
