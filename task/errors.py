@@ -23,4 +23,5 @@ class ConfigError(ValueError):
     @classmethod
     def unknown_choice(cls, field: str, value: object, choices: tuple[str, ...]) -> ConfigError:
         """Build the error for a name-valued setting outside ``choices``."""
-        return cls(field, f"unknown {field} {value!r}; choose from {', '.join(choices)}")
+        names = ", ".join(choice or "'' (none)" for choice in choices)
+        return cls(field, f"unknown {field} {value!r}; choose from {names}")
