@@ -18,10 +18,3 @@ class UsageError(Exception):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def require_at_least(*checks: tuple[str, float, float]) -> None:
-    """Raise :class:`UsageError` for the first ``(option, value, low)`` with ``value < low``."""
-    for option, value, low in checks:
-        if value < low:
-            raise UsageError(option, f"must be >= {low}, got {value}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.errors import UsageError, require_at_least
+from cli.errors import UsageError
 from task.config import resolve_run_config
 from task.errors import ConfigError
 
@@ -53,11 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> dict:
     """Return the run config the model is for; raise UsageError naming a bad option."""
-    require_at_least(
+    for option, value, low in (
         ("--epochs", args.epochs, 1),
         ("--batch-size", args.batch_size, 1),
         ("--holdout-examples", args.holdout_examples, 1),
-    )
+    ):
+        if value < low:
+            raise UsageError(option, f"must be >= {low}, got {value}")
     if not 0 < args.target_accuracy <= 1:
         raise UsageError("--target-accuracy", f"must be in (0, 1], got {args.target_accuracy}")
     if not args.learning_rate > 0:

@@ -25,7 +25,7 @@ import tomli_w
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.errors import UsageError, require_at_least
+from cli.errors import UsageError
 from cli.process.app_dir import build_app_dir, project_dir
 from cli.process.orphans import mark, stop_orphans, unmark
 from cli.process.superlink import LocalSuperLink, run_id_from_output
@@ -100,7 +100,9 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
         Naming the option and the value of the first bad input.
     """
     clients = CLIENTS if args.clients is None else args.clients
-    require_at_least(("--clients", clients, 1), ("--cpus-per-client", args.cpus_per_client, 1))
+    for option, value in (("--clients", clients), ("--cpus-per-client", args.cpus_per_client)):
+        if value < 1:
+            raise UsageError(option, f"must be >= 1, got {value}")
     return resolve_options(args, clients)
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.errors import UsageError, require_at_least
+from cli.errors import UsageError
 
 # Run-config keys that the grid itself sets for each run.
 GRID_KEYS = (
@@ -236,11 +236,13 @@ def _check(settings: Any) -> None:
     ):
         if not values:
             raise UsageError(option, "must name at least one value")
-    require_at_least(
+    for option, value, low in (
         ("--rounds", settings.rounds, 1),
         ("--repeats", settings.repeats, 1),
         ("--seed", settings.seed, 0),
-    )
+    ):
+        if value < low:
+            raise UsageError(option, f"must be >= {low}, got {value}")
     if settings.engine not in ENGINES:
         raise UsageError(
             "--engine", f"unknown engine {settings.engine!r}; choose from {', '.join(ENGINES)}"
