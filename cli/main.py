@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from cli.errors import UsageError
 
 # Modules of the subcommands, under ``cli``.
-SUBCOMMANDS = ("schedule", "simulate", "deploy_local", "profile", "pretrain", "compare.command")
+SUBCOMMANDS = (
+    "schedule",
+    "simulate",
+    "deploy_local",
+    "profile",
+    "pretrain",
+    "compare.command",
+    "paper_scale.command",
+)
 
 
 class _Parser(argparse.ArgumentParser):

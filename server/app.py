@@ -21,7 +21,8 @@ from server.plots import plot_curves
 from server.probe import probe_set
 from server.results import ResultsWriter, read_rounds, summarize
 from server.rounds import RoundWriter, TestSetEvaluation, log_progress
-from strategy import TrainingState
+from strategy import EvaluationSchedule, TrainingState
+from strategy.validation import TooFewDevicesError
 from task.arrays import array_record
 from task.config import resolve_run_config
 from task.data import load_dataset
@@ -77,20 +78,6 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
         set_rng_state(resumed.rng)
         initial, state = array_record(resumed.model), TrainingState.from_dict(resumed.strategy)
         log(INFO, "resuming after round %d", resumed.round)
-    try:
-        strategy.start(
-            grid=grid,
-            initial_arrays=initial,
-            num_rounds=config["num-server-rounds"],
-            timeout=config["round-timeout-s"],
-            evaluate_fn=evaluation,
-            eval_every=config["eval-every"],
-            round_hooks=(rounds, log_progress),
-            from_state=state,
-        )
-    finally:
-        rounds.close()
-    rows = read_rounds(writer.directory)
     model_facts = {
         "num_params": num_params,
         "gradient_size_bits": strategy.settings.gradient_size_bits,
@@ -98,11 +85,43 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
         "charged_num_params": parameter_count(charged),
         "initial_model": started,
     }
-    summary = summarize(config, rows, evaluation.initial, rounds.wall_time_s, model_facts)
+    stopped = ""
+    try:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=initial,
+            num_rounds=config["num-server-rounds"],
+            timeout=config["round-timeout-s"],
+            evaluate_fn=evaluation,
+            eval_every=EvaluationSchedule(config["eval-every"], config["eval-every-s"]),
+            round_hooks=(rounds, log_progress),
+            from_state=state,
+        )
+        stopped = result.stopped
+    except TooFewDevicesError as exc:  # the rounds so far are results too
+        stopped = f"stopped early: {exc}"
+        raise
+    finally:
+        rounds.close()
+        if stopped:
+            _write_results(writer, config, evaluation, rounds.wall_time_s, model_facts, stopped)
+    return writer.directory
+
+
+def _write_results(
+    writer: ResultsWriter,
+    config: Mapping[str, Any],
+    evaluation: TestSetEvaluation,
+    wall_time_s: float,
+    model_facts: Mapping[str, Any],
+    stopped: str,
+) -> None:
+    """Write ``summary.json`` and the curves of the rounds in ``writer``'s directory."""
+    rows = read_rounds(writer.directory)
+    summary = summarize(config, rows, evaluation.initial, wall_time_s, model_facts, stopped)
     writer.write_summary(summary)
     plot_curves(rows, evaluation.initial, writer.directory, label=config["scheme"])
     log(INFO, "results in %s", writer.directory)
-    return writer.directory
 
 
 def initial_model(model: torch.nn.Module, config: Mapping[str, Any]) -> dict[str, Any] | None:

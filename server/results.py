@@ -88,6 +88,7 @@ def summarize(
     initial: Mapping[str, float],
     wall_time_s: float,
     model: Mapping[str, Any],
+    stopped: str = "",
 ) -> dict[str, Any]:
     """Return the content of ``summary.json``.
 
@@ -103,6 +104,8 @@ def summarize(
         Wall-clock seconds of the whole ServerApp.
     model
         Facts about the model (parameter count, gradient size in bits).
+    stopped
+        Why training stopped (the rounds, the time budget, or divergence).
     """
     last = rows[-1] if rows else {}
     evaluated = evaluated_rows(rows)
@@ -110,6 +113,7 @@ def summarize(
         "config": dict(config),
         "model": dict(model),
         "rounds": len(rows),
+        "stopped": stopped,
         "initial_test_loss": initial["test_loss"],
         "initial_test_accuracy": initial["test_accuracy"],
         **({f"initial_{PROBE_METRIC}": initial[PROBE_METRIC]} if PROBE_METRIC in initial else {}),

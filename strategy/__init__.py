@@ -5,7 +5,13 @@ from strategy.instance import InstanceSettings, build_instance
 from strategy.loop import FeelStrategy
 from strategy.model_feel import ModelFeelStrategy
 from strategy.record import LatencySplit, RoundRecord
-from strategy.rounds import FeelResult, FinishedRound, RoundHook, TrainingState
+from strategy.rounds import (
+    EvaluationSchedule,
+    FeelResult,
+    FinishedRound,
+    RoundHook,
+    TrainingState,
+)
 from strategy.schemes import (
     SCHEME_NAMES,
     SCHEME_POLICIES,
@@ -17,6 +23,7 @@ from strategy.schemes import (
 __all__ = [
     "SCHEME_NAMES",
     "SCHEME_POLICIES",
+    "EvaluationSchedule",
     "FeelResult",
     "FeelStrategy",
     "FinishedRound",

@@ -33,6 +33,7 @@ from strategy.rounds import (
     Charge,
     DeviceUpdate,
     EvaluateFn,
+    EvaluationSchedule,
     FeelResult,
     FinishedRound,
     RoundHook,
@@ -41,7 +42,7 @@ from strategy.rounds import (
     TrainingState,
 )
 from strategy.validation import TooFewDevicesError
-from task.arrays import array_record
+from task.arrays import all_finite, array_record
 from task.protocol import TRAIN_GRADIENT, ProfileReport, TrainInstruction
 
 
@@ -118,6 +119,8 @@ class FeelStrategy(OwnRoundLoop):
         self.profiles = ProfileCollector(settings, min_nodes, timeout)
         self.state = TrainingState()
         self.clock = PhaseClock()
+        # The round after which the global model was no longer finite (0: it is).
+        self.diverged_after = 0
 
     @property
     def reply_bits(self) -> int:
@@ -148,14 +151,15 @@ class FeelStrategy(OwnRoundLoop):
         evaluate_config: ConfigRecord | None = None,
         evaluate_fn: EvaluateFn | None = None,
         *,
-        eval_every: int = 1,
+        eval_every: int | EvaluationSchedule = 1,
         round_hooks: Sequence[RoundHook] = (),
         from_state: TrainingState | None = None,
     ) -> FeelResult:
         """Run rounds ``from_state.round + 1`` to ``num_rounds``, or until :meth:`complete`.
 
         ``evaluate_fn(round, arrays)`` evaluates the initial model (not when resuming),
-        every ``eval_every``-th round and the last; each finished round then goes to the
+        every ``eval_every``-th round and the last (or the rounds of an
+        :class:`~strategy.rounds.EvaluationSchedule`); each finished round then goes to the
         ``round_hooks`` in turn. The next round's profile query goes out as soon as this
         round's train messages are, when another round surely follows (:meth:`_goes_on`):
         each device answers it once its gradient is sent, so the profiles are in when the
@@ -168,11 +172,14 @@ class FeelStrategy(OwnRoundLoop):
         result = FeelResult(arrays=initial_arrays)
         if evaluate_fn is not None and from_state is None:
             result.evaluate(evaluate_fn, 0, initial_arrays)
+        if not isinstance(eval_every, EvaluationSchedule):
+            eval_every = EvaluationSchedule(every_rounds=eval_every)
         asked: ProfileQueryOut | None = None
         for server_round in range(self.state.round + 1, num_rounds + 1):
             if self.complete:
                 break
             self.clock.mark("start")
+            start_s = self.state.sim_time_s
             profiles, excluded = self._profiles(grid, server_round, asked)
             self.clock.mark("query")
             plan = self._plan(server_round, profiles, excluded, result.arrays)
@@ -185,6 +192,8 @@ class FeelStrategy(OwnRoundLoop):
             updates, excluded = self._check(plan, sent.receive(timeout))
             self.clock.mark("train")
             update = self._apply(plan, updates)
+            if update.arrays is not None and not all_finite(update.arrays):
+                self.diverged_after = server_round
             record = self._advance(plan, update, excluded)
             self.clock.mark("aggregate")
             if asked is None and self._goes_on(0.0, server_round, num_rounds):
@@ -193,7 +202,7 @@ class FeelStrategy(OwnRoundLoop):
             if update.arrays is not None:
                 result.arrays = update.arrays
             result.train_metrics_clientapp[server_round] = record.to_metric_record()
-            due = last or server_round % eval_every == 0
+            due = eval_every.due(server_round, start_s, self.state.sim_time_s, last)
             metrics = result.evaluate(evaluate_fn, server_round, result.arrays, due)
             self.clock.mark("evaluate")
             finished = FinishedRound(
@@ -214,11 +223,15 @@ class FeelStrategy(OwnRoundLoop):
 
     @property
     def complete(self) -> bool:
-        """Whether training is over: the simulated clock has reached ``time_budget_s``."""
-        return bool(self.time_budget_s) and self.state.sim_time_s >= self.time_budget_s
+        """Whether training is over: the clock reached ``time_budget_s``, or training diverged."""
+        spent = bool(self.time_budget_s) and self.state.sim_time_s >= self.time_budget_s
+        return spent or bool(self.diverged_after)
 
     def _why_stopped(self, num_rounds: int) -> str:
         """Say why the loop ended."""
+        if self.diverged_after:
+            after = self.diverged_after
+            return f"training diverged: the global model is not finite after round {after}"
         if self.complete:
             return (
                 f"simulated time {self.state.sim_time_s:.2f} s reached the budget "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -191,6 +192,30 @@ class FinishedRound:
 
 
 RoundHook = Callable[[FinishedRound], None]
+
+
+@dataclass(frozen=True)
+class EvaluationSchedule:
+    """Which rounds are evaluated: every ``every_rounds``-th, or on a simulated-time grid.
+
+    With ``every_s`` > 0, a round is due when the simulated clock crosses a multiple of
+    ``every_s`` during it, so schemes of any round latency are evaluated at the same
+    simulated times (up to one round); otherwise every ``every_rounds``-th round is. The
+    last round is always due.
+    """
+
+    every_rounds: int = 1
+    every_s: float = 0.0
+
+    def due(self, server_round: int, start_s: float, end_s: float, last: bool) -> bool:
+        """Whether the round that moved the clock from ``start_s`` to ``end_s`` is evaluated."""
+        if last:
+            return True
+        if self.every_s > 0:
+            return math.floor(end_s / self.every_s) > math.floor(start_s / self.every_s)
+        return server_round % self.every_rounds == 0
+
+
 # Centralized evaluation of the global model after a round, as in Flower's Strategy.start.
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 

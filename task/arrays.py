@@ -80,6 +80,11 @@ def record_views(record: ArrayRecord) -> dict[str, np.ndarray]:
     return {name: array_view(array) for name, array in record.items()}
 
 
+def all_finite(record: ArrayRecord) -> bool:
+    """Whether every value of every array of ``record`` is finite (no NaN or inf)."""
+    return all(np.isfinite(view).all() for view in record_views(record).values())
+
+
 def npy_array(value: np.ndarray) -> Array:
     """Return ``Array(value)``, its ``.npy`` bytes written with one copy of the values.
 

@@ -161,6 +161,13 @@ _KEYS = (
         low=1,
     ),
     Key(
+        "eval-every-s",
+        0.0,
+        "evaluate in the rounds that cross each multiple of this many simulated seconds, and "
+        "after the last (0: use eval-every)",
+        low=0,
+    ),
+    Key(
         "equal-slots", False, "equal TDMA slots for online, full, random, model-feel and individual"
     ),
     Key(

@@ -167,7 +167,9 @@ def _overrides(items: list[str]) -> dict[str, Any]:
         if key in GRID_KEYS:
             raise UsageError("--set", f"{key!r} is set by the grid; use its own option")
         if key == "eval-every":
-            raise UsageError("--set", "the comparison evaluates every round, so no eval-every")
+            raise UsageError(
+                "--set", "eval-every skips rounds by count; use eval-every-s (simulated seconds)"
+            )
         try:
             overrides[key] = KEYS[key].parse(text)
         except ConfigError as exc:

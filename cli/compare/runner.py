@@ -99,13 +99,21 @@ def _quiet_flower() -> Any:
 
 
 def run_inprocess(config: Mapping[str, Any], clients: int) -> None:
-    """Run the ServerApp's :func:`server.app.run` on an in-process grid of the real ClientApp."""
+    """Run the ServerApp's :func:`server.app.run` on an in-process grid of the real ClientApp.
+
+    A run that stops early for want of usable devices (e.g. every gradient not finite once
+    training diverged) is a finished run: its summary says why it stopped.
+    """
     from client.app import app as client_app
     from server.app import run
     from server.inprocess import InProcessGrid
+    from strategy.validation import TooFewDevicesError
 
     with _quiet_flower():
-        run(InProcessGrid(client_app, clients, config), config, run_id=0)
+        try:
+            run(InProcessGrid(client_app, clients, config), config, run_id=0)
+        except TooFewDevicesError as exc:  # its summary says so; the grid goes on
+            logging.getLogger(__name__).warning("%s: %s", config["results-dir"], exc)
 
 
 def simulate_arguments(config: Mapping[str, Any], clients: int) -> list[str]:

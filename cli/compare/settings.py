@@ -132,6 +132,10 @@ class CompareSettings:
     decay_batches, decay_rounds, probe_examples
         Batches per device, rounds and probe-set size of the decay runs (Eq. 8); no
         batches: no decay runs.
+    scheme_learning_rates
+        Base learning rates of the named schemes, replacing the run config's and the sweep's
+        for them (a scheme whose rate law diverges at its batch, e.g. gradient-feel's
+        whole-data step).
     run_config
         Further run-config keys of every run (dataset, model, data-dir, ...).
     engine
@@ -154,6 +158,7 @@ class CompareSettings:
     decay_batches: tuple[int, ...] = (1, 2, 8, 32, 64, 128)
     decay_rounds: int = 10
     probe_examples: int = 512
+    scheme_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
     run_config: dict[str, Any] = field(default_factory=dict)
     engine: str = "inprocess"
 
@@ -167,8 +172,13 @@ class CompareSettings:
             (k, p, b) for k in self.clients for p in self.partitions for b in self.gradient_bits
         ]
 
-    def learning_rates(self) -> tuple[float | None, ...]:
-        """Return the base learning rates of every scheme: the run config's (None), the sweep's."""
+    def learning_rates(self, scheme: str = PROPOSED) -> tuple[float | None, ...]:
+        """Return the base learning rates of ``scheme``: the run config's (None), the sweep's.
+
+        Or the scheme's own, from ``scheme_learning_rates``.
+        """
+        if scheme in self.scheme_learning_rates:
+            return self.scheme_learning_rates[scheme]
         return (None, *self.sweep_learning_rates)
 
     def runs(self) -> list[RunSpec]:
@@ -183,7 +193,7 @@ class CompareSettings:
             for spec in [
                 RunSpec(k, partition, seed, scheme, rate, bits)
                 for scheme in self.schemes
-                for rate in self.learning_rates()
+                for rate in self.learning_rates(scheme)
             ]
             + [RunSpec(k, partition, seed, REFERENCE_SCHEME, None, bits, p) for p in patiences]
         ] + self.decay_runs()

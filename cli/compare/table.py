@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cli.compare.settings import REFERENCE_SCHEME, RunSpec
-from server.results import SUMMARY_FILE, read_rounds
+from server.results import SUMMARY_FILE, evaluated_rows, read_rounds
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,23 @@ class RunResult:
 
     @property
     def final_accuracy(self) -> float:
-        """Test accuracy after the last round."""
-        return float(self.rows[-1]["test_accuracy"])
+        """Test accuracy after the last round evaluated (the initial one if none was)."""
+        rows = evaluated_rows(self.rows)
+        return float(rows[-1]["test_accuracy"]) if rows else self.summary["initial_test_accuracy"]
 
     def time_to(self, target: float) -> float | None:
-        """Return the simulated time when test accuracy first reaches ``target`` (None: never)."""
-        return next(
-            (float(r["sim_time_s"]) for r in self.rows if r["test_accuracy"] >= target), None
-        )
+        """Return the simulated time when test accuracy first reaches ``target`` (None: never).
+
+        Only evaluated rounds count (``eval-every-s`` skips some).
+        """
+        rows = evaluated_rows(self.rows)
+        return next((float(r["sim_time_s"]) for r in rows if r["test_accuracy"] >= target), None)
 
     def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """Return simulated time and ``key`` (``test_loss``, ``test_accuracy``) from time 0."""
-        times = [0.0] + [r["sim_time_s"] for r in self.rows]
-        values = [self.summary[f"initial_{key}"]] + [r[key] for r in self.rows]
+        rows = [r for r in self.rows if r.get(key) is not None]  # the rounds that measured it
+        times = [0.0] + [r["sim_time_s"] for r in rows]
+        values = [self.summary[f"initial_{key}"]] + [r[key] for r in rows]
         return np.asarray(times), np.asarray(values)
 
 

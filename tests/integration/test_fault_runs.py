@@ -57,14 +57,16 @@ def test_run_with_injected_faults_excludes_the_faulty_devices(tmp_path, caplog):
     )
 
 
-def test_too_few_devices_stop_the_run_with_nothing_half_written(tmp_path):
+def test_too_few_devices_stop_the_run_after_its_last_whole_round(tmp_path):
     config, grid = simulate(tmp_path, **{"inject-faults": 0.4, "seed": 4, "min-devices": 2})
     config["num-server-rounds"] = 3
     with pytest.raises(TooFewDevicesError, match=r"round 3: 1 usable device.*min-devices 2"):
         run(grid, config, run_id=1)
     assert [r["round"] for r in rows_of(tmp_path)] == [1, 2]
-    assert load_checkpoint(tmp_path).round == 2
-    assert not (tmp_path / "summary.json").exists()
+    assert load_checkpoint(tmp_path).round == 2  # --resume goes on from there
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["rounds"] == 2
+    assert summary["stopped"].startswith("stopped early: round 3: 1 usable device")
 
 
 @pytest.mark.parametrize("scheme", ["proposed", "model-feel"])

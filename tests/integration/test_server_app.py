@@ -72,6 +72,26 @@ def test_eval_every_evaluates_the_round_that_spends_the_time_budget(tmp_path):
     assert summary["final_test_loss"] == rows[-1]["test_loss"] is not None
 
 
+def test_eval_every_s_evaluates_the_rounds_that_cross_each_multiple_of_it(tmp_path):
+    overrides = {"num-server-rounds": 50, "eval-every-s": 0.25, "time-budget-s": 1.0}
+    _, rows = simulate(tmp_path, **overrides)
+    starts = [0.0] + [r["sim_time_s"] for r in rows[:-1]]
+    crossing = [
+        r["round"]
+        for start, r in zip(starts, rows, strict=True)
+        if int(r["sim_time_s"] // 0.25) > int(start // 0.25) or r is rows[-1]
+    ]
+    evaluated = [r["round"] for r in rows if r["test_accuracy"] is not None]
+    assert evaluated == crossing and 4 <= len(evaluated) < len(rows)
+
+
+def test_a_step_that_leaves_the_global_model_not_finite_stops_the_run_after_that_round(tmp_path):
+    directory, rows = simulate(tmp_path, **{"num-server-rounds": 5, "learning-rate": 1e300})
+    assert [r["round"] for r in rows] == [1] and rows[0]["test_accuracy"] is not None
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["stopped"] == "training diverged: the global model is not finite after round 1"
+
+
 # The digits CNN's parameter tensors: conv and linear weights and biases.
 CNN_TENSORS = 10
 

@@ -26,7 +26,7 @@ from task.config import resolve_run_config
         (["--set", "gradient-bits=8"], "--set: 'gradient-bits' is set by the grid"),
         (["--gradient-bits", "32", "0"], "--gradient-bits: must be between 1 and 32, got 0"),
         (["--gradient-bits", "33"], "--gradient-bits: must be between 1 and 32, got 33"),
-        (["--set", "eval-every=5"], "--set: the comparison evaluates every round"),
+        (["--set", "eval-every=5"], "--set: eval-every skips rounds by count; use eval-every-s"),
         (["--set", "learning-rate=fast"], "--set learning-rate: expected float, got 'fast'"),
         (["--set", "fading=maybe"], "--set fading: expected true or false, got 'maybe'"),
         (["--set", "model=vgg"], "--set model: unknown model 'vgg'"),
