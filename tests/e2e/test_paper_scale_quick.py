@@ -40,7 +40,7 @@ def test_quick_paper_scale_report_agrees_with_the_runs_and_resumes(tmp_path):
     assert list(rows) == list(QUICK.table_schemes)
     times = {}
     for scheme, row in rows.items():
-        name = scheme if scheme != "gradient-feel" else "gradient-feel-lr0.005"
+        name = scheme if scheme != "gradient-feel" else "gradient-feel-lr0.001"
         directory = tmp_path / "table2-K6" / "runs" / "K6-iid" / "seed0" / name
         summary = json.loads((directory / "summary.json").read_text())
         assert summary["initial_test_accuracy"] == pretrained["test_accuracy"]

@@ -34,7 +34,7 @@ def test_the_full_plan_runs_table_ii_bits_fig_3_gpu_and_the_regime_map(full_grid
     assert table.schemes == TABLE_II_SCHEMES and table.partitions == ("iid", "shards")
     assert table.repeats == 1 and not table.decay_runs() and not table.individual_patiences
     rates = {(r.scheme, r.learning_rate) for r in table.runs()}
-    assert ("gradient-feel", 0.005) in rates and ("proposed", None) in rates and len(rates) == 7
+    assert ("gradient-feel", 0.001) in rates and ("proposed", None) in rates and len(rates) == 7
     config = table.run_config
     assert config["system-model"] == "densenet121" and config["dataset"] == "fashion-mnist"
     assert config["initial-model"].endswith("pretrained-cnn.pt")
