@@ -134,6 +134,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--engine", help="inprocess (default) or flower (Flower's Simulation Engine)")
     add(
+        "--jobs",
+        type=int,
+        help="runs at once, each in its own process (default: 1; the results do not change)",
+    )
+    add(
         "--results-dir",
         help="where the runs, tables and figures go "
         "(default: results/compare, or results/compare-quick with --quick)",
@@ -203,6 +208,7 @@ def settings_from(args: argparse.Namespace) -> Any:
         "sweep_learning_rates": args.sweep_learning_rates,
         "individual_patiences": args.individual_patiences,
         "engine": args.engine,
+        "jobs": args.jobs,
     }
     given = {k: v for k, v in given.items() if v is not None}
     if args.time_budget is not None:
@@ -242,6 +248,7 @@ def _check(settings: Any) -> None:
         ("--rounds", settings.rounds, 1),
         ("--repeats", settings.repeats, 1),
         ("--seed", settings.seed, 0),
+        ("--jobs", settings.jobs, 1),
     ):
         if value < low:
             raise UsageError(option, f"must be >= {low}, got {value}")

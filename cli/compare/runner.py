@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +153,21 @@ def run_flower(config: Mapping[str, Any], clients: int) -> None:
 ENGINE_RUNNERS = {"inprocess": run_inprocess, "flower": run_flower}
 
 
+def timed_run(runner: Any, config: Mapping[str, Any], clients: int) -> float:
+    """Run one run of the grid with ``runner``; return its wall time in seconds."""
+    started = time.monotonic()
+    runner(config, clients)
+    return time.monotonic() - started
+
+
 def run_grid(settings: CompareSettings, root: Path, console: Console) -> list[RunOutcome]:
-    """Run every unfinished run of ``settings`` under ``root`` with a progress bar."""
+    """Run every unfinished run of ``settings`` under ``root`` with a progress bar.
+
+    With ``settings.jobs`` > 1 that many runs go at once, each in its own process (spawned,
+    so no torch state is shared): the runs are independent, so their results are the ones
+    a single job gives.
+    """
     runner = ENGINE_RUNNERS[settings.engine]
-    outcomes = []
     columns = (
         TextColumn("{task.description:<32}"),
         BarColumn(),
@@ -163,17 +176,32 @@ def run_grid(settings: CompareSettings, root: Path, console: Console) -> list[Ru
         TimeRemainingColumn(),
     )
     specs = settings.runs()
+    outcomes: dict[RunSpec, RunOutcome] = {}
+    pending = []
+    for spec in specs:
+        config = run_config(spec, settings, root)
+        if is_complete(spec.directory(root), config):
+            outcomes[spec] = RunOutcome(spec, "resumed", 0.0)
+        else:
+            pending.append((spec, config))
     with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("grid", total=len(specs))
-        for spec in specs:
-            config = run_config(spec, settings, root)
-            if is_complete(spec.directory(root), config):
-                outcomes.append(RunOutcome(spec, "resumed", 0.0))
-            else:
+        bar = progress.add_task("grid", total=len(specs), completed=len(outcomes))
+        if settings.jobs == 1:
+            for spec, config in pending:
                 progress.update(bar, description=f"{spec.cell} seed {spec.seed} {spec.name}")
-                started = time.monotonic()
-                runner(config, spec.clients)
-                outcomes.append(RunOutcome(spec, "ran", time.monotonic() - started))
-            progress.advance(bar)
+                outcomes[spec] = RunOutcome(spec, "ran", timed_run(runner, config, spec.clients))
+                progress.advance(bar)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(settings.jobs, mp_context=context) as pool:
+                progress.update(bar, description=f"{settings.jobs} jobs")
+                futures = {
+                    pool.submit(timed_run, runner, config, spec.clients): spec
+                    for spec, config in pending
+                }
+                for future in as_completed(futures):
+                    spec = futures[future]
+                    outcomes[spec] = RunOutcome(spec, "ran", future.result())
+                    progress.advance(bar)
         progress.update(bar, description="grid done")
-    return outcomes
+    return [outcomes[spec] for spec in specs]

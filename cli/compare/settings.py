@@ -141,6 +141,8 @@ class CompareSettings:
     engine
         ``inprocess`` (the ServerApp and ClientApp in this process) or ``flower`` (each run
         through ``feel simulate``, Flower's Simulation Engine).
+    jobs
+        Runs at once, each in its own process (1: one after another, in this process).
     """
 
     schemes: tuple[str, ...] = SCHEME_NAMES
@@ -161,6 +163,7 @@ class CompareSettings:
     scheme_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
     run_config: dict[str, Any] = field(default_factory=dict)
     engine: str = "inprocess"
+    jobs: int = 1
 
     def seeds(self) -> list[int]:
         """Return the seeds of the repeats."""

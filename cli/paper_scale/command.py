@@ -9,6 +9,8 @@ pre-trained model are kept, so an interrupted command resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import shlex
 import time
 from pathlib import Path
@@ -36,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir",
         default="",
         help="folder of the Fashion-MNIST idx files (default: Debian's dataset-fashion-mnist)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs at once, each in its own process (default: the cores, here "
+        f"{os.cpu_count()}; the results do not change)",
     )
     parser.add_argument(
         "--quick",
@@ -99,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from cli.paper_scale.plan import FULL, QUICK, grids, run_config
     from cli.paper_scale.report import MARKDOWN_FILE, write_report
 
+    if args.jobs < 1:
+        raise UsageError("--jobs", f"must be >= 1, got {args.jobs}")
     plan = QUICK if args.quick else FULL
     root = Path(args.results_dir or (QUICK_DIR if args.quick else DEFAULT_DIR))
     root = root.expanduser().resolve()
@@ -117,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     for grid in planned:
         console.print(f"[bold]{grid.name}[/bold]: {grid.purpose}")
         note = f"{command}  # grid {grid.name}"
-        ran += run_comparison(grid.settings, root / grid.name, note, console)["runs_ran"]
+        settings = dataclasses.replace(grid.settings, jobs=args.jobs)
+        ran += run_comparison(settings, root / grid.name, note, console)["runs_ran"]
     wall = time.monotonic() - started
     write_report(plan, planned, root, command, wall, pretrained, ran)
     console.print(f"done in {wall:.0f} s: {root / MARKDOWN_FILE}")

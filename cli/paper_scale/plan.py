@@ -95,7 +95,7 @@ class PaperScalePlan:
 FULL = PaperScalePlan(
     pretraining=Pretraining(holdout_examples=3000, target_accuracy=0.84, epochs=10),
     target_accuracy=0.88,
-    cycles_per_flop=(0.01, TABLE_CYCLES_PER_FLOP, 0.3),
+    cycles_per_flop=(0.01, 0.03, TABLE_CYCLES_PER_FLOP),
     gradient_bits=(32, 8, 1),
     clients=(6, 12),
     partitions=("iid", "shards"),

@@ -32,3 +32,25 @@ def test_finished_runs_are_not_redone_and_a_changed_config_is(tmp_path):
     assert rerun["runs"][0]["status"] == "ran"
     assert "--set learning-rate=0.1" in rerun["command"]
     assert (tmp_path / "comparison.md").read_text().count("| full |") == 1
+
+
+def test_runs_in_parallel_jobs_give_the_rounds_of_one_job(tmp_path):
+    wall = ("wall_time_s", "round_wall_time_s", "wall_phases_s", "results-dir")
+
+    def rounds(directory, *extra):
+        argv = ["compare", "--schemes", "proposed,full", "--clients", "2", "--partitions",
+                "iid", "--rounds", "3", "--repeats", "2", "--sweep-learning-rates", "",
+                "--results-dir", str(directory), *extra]  # fmt: skip
+        assert main(argv) == 0
+        report = json.loads((directory / "comparison.json").read_text())
+        assert {run["status"] for run in report["runs"]} == {"ran"}
+        return {
+            run["directory"]: [
+                {k: v for k, v in json.loads(line).items() if k not in wall}
+                for line in (directory / run["directory"] / "rounds.jsonl").read_text().splitlines()
+            ]
+            for run in report["runs"]
+        }
+
+    one, two = rounds(tmp_path / "one"), rounds(tmp_path / "two", "--jobs", "2")
+    assert one == two and len(one) == 4

@@ -17,7 +17,7 @@ def full_grids(tmp_path_factory):
 def test_budgets_are_local_epochs_of_the_slowest_device_by_eq_9(full_grids):
     network, shape = system_network("densenet121")
     flops = training_flops_per_sample(network, shape)
-    cases = (("table2-K6", 6, 0.1), ("table2-K12", 12, 0.1), ("regime-cpf0.3-b32", 6, 0.3),
+    cases = (("table2-K6", 6, 0.1), ("table2-K12", 12, 0.1), ("regime-cpf0.03-b32", 6, 0.03),
              ("regime-cpf0.01-bits", 6, 0.01))  # fmt: skip
     for name, k, cycles in cases:
         settings = full_grids[name]
@@ -44,7 +44,7 @@ def test_the_full_plan_runs_table_ii_bits_fig_3_gpu_and_the_regime_map(full_grid
     sweep = full_grids["lr-sweep"]
     assert [r.learning_rate for r in sweep.runs()] == [0.025, 0.1]
     assert sweep.cells() == [(12, "shards", 32)]
-    assert full_grids["regime-cpf0.3-bits"].gradient_bits == (1,)
+    assert full_grids["regime-cpf0.03-bits"].gradient_bits == (1,)
     assert sum(len(s.runs()) for s in full_grids.values()) == 28 + 4 + 2 + 4 + 2 * (3 + 2)
 
 
