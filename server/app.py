@@ -98,8 +98,8 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
             from_state=state,
         )
         stopped = result.stopped
-    except TooFewDevicesError as exc:  # the rounds so far are results too
-        stopped = f"stopped early: {exc}"
+    except TooFewDevicesError as exc:  # the rounds so far, if any, are results too
+        stopped = f"stopped early: {exc}" if strategy.state.round else ""
         raise
     finally:
         rounds.close()

@@ -46,6 +46,11 @@ class Runs:
         return sum(len(runs) for runs in self.by_grid.values())
 
 
+def _level(target: float) -> str:
+    """Return a target accuracy as a percentage, e.g. ``88%`` or ``88.5%``."""
+    return f"{100 * target:.4g}%"
+
+
 def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
@@ -89,8 +94,8 @@ def table_ii(runs: Runs, plan: PaperScalePlan) -> list[dict[str, Any]]:
                         "scheme": scheme,
                         "learning_rate": run.summary["config"]["learning-rate"],
                         "final_accuracy": run.final_accuracy,
-                        "time_to_target_s": run.time_to(plan.target_accuracy),
-                        "speedup": speedup(run, reference, plan.target_accuracy),
+                        "time_to_target_s": {t: run.time_to(t) for t in plan.targets},
+                        "speedup": {t: speedup(run, reference, t) for t in plan.targets},
                         "rounds": len(run.rows),
                         "paper": paper.get(scheme),
                         "run": run,
@@ -99,7 +104,17 @@ def table_ii(runs: Runs, plan: PaperScalePlan) -> list[dict[str, Any]]:
     return rows
 
 
-def _table_ii_markdown(rows: list[dict[str, Any]], target: float) -> list[str]:
+def _target_header(targets: tuple[float, ...], what: str) -> str:
+    """Table columns: time to each target, then ``what`` at it."""
+    return "".join(f" Time to {_level(t)} (simulated s) | {what} at {_level(t)} |" for t in targets)
+
+
+def _target_cells(run: RunResult, versus: dict[float, Any], targets: tuple[float, ...]) -> str:
+    """Table cells: the run's time to each target, then ``versus`` at it."""
+    return "".join(f" {_time(run, t)} | {versus[t]} |" for t in targets)
+
+
+def _table_ii_markdown(rows: list[dict[str, Any]], targets: tuple[float, ...]) -> list[str]:
     lines = []
     for cell in dict.fromkeys((r["clients"], r["partition"]) for r in rows):
         k, partition = cell
@@ -107,9 +122,10 @@ def _table_ii_markdown(rows: list[dict[str, Any]], target: float) -> list[str]:
         lines += [
             f"### K = {k}, {case}",
             "",
-            f"| Scheme | eta0 | Test accuracy | paper | Time to {target:.0%} (simulated s) | "
-            "Training speedup | paper | Rounds | Stopped by |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| Scheme | eta0 | Test accuracy | paper |"
+            + _target_header(targets, "Training speedup")
+            + " paper's speedup | Rounds | Stopped by |",
+            "|---|---|---|---|" + "---|---|" * len(targets) + "---|---|---|",
         ]
         for row in rows:
             if (row["clients"], row["partition"]) != cell:
@@ -117,37 +133,40 @@ def _table_ii_markdown(rows: list[dict[str, Any]], target: float) -> list[str]:
             paper = row["paper"]
             lines.append(
                 f"| {row['scheme']} | {row['learning_rate']:g} | "
-                f"{_percent(row['final_accuracy'])} | {_percent(paper[0]) if paper else '—'} | "
-                f"{_time(row['run'], target)} | {row['speedup']} | "
-                f"{f'{paper[1]:g}×' if paper else '—'} | {row['rounds']} | {_stop(row['run'])} |"
+                f"{_percent(row['final_accuracy'])} | {_percent(paper[0]) if paper else '—'} |"
+                + _target_cells(row["run"], row["speedup"], targets)
+                + f" {f'{paper[1]:g}×' if paper else '—'} | {row['rounds']} | "
+                f"{_stop(row['run'])} |"
             )
         lines.append("")
     return lines
 
 
-def claims(rows: list[dict[str, Any]], target: float) -> list[dict[str, Any]]:
-    """Each claim of Sec. VI-C in each cell: proposed's speedup, ours and the paper's."""
+def claims(rows: list[dict[str, Any]], targets: tuple[float, ...]) -> list[dict[str, Any]]:
+    """Each claim of Sec. VI-C in each cell at each target: proposed's speedup, and the paper's."""
     out = []
     for cell in dict.fromkeys((r["clients"], r["partition"]) for r in rows):
         by_scheme = {r["scheme"]: r for r in rows if (r["clients"], r["partition"]) == cell}
         proposed = by_scheme[PROPOSED]
         for claim in CLAIMS:
             baseline = by_scheme[claim.baseline]
-            ours = speedup(proposed["run"], baseline["run"], target)
             paper = None
             if proposed["paper"] and baseline["paper"]:
                 paper = proposed["paper"][1] / baseline["paper"][1]
-            out.append(
-                {
-                    "clients": cell[0],
-                    "partition": cell[1],
-                    "claim": claim.key,
-                    "text": claim.text,
-                    "ours": ours,
-                    "paper": paper,
-                    "holds": ours.favours_proposed,
-                }
-            )
+            for target in targets:
+                ours = speedup(proposed["run"], baseline["run"], target)
+                out.append(
+                    {
+                        "clients": cell[0],
+                        "partition": cell[1],
+                        "claim": claim.key,
+                        "text": claim.text,
+                        "target": target,
+                        "ours": ours,
+                        "paper": paper,
+                        "holds": ours.favours_proposed,
+                    }
+                )
     return out
 
 
@@ -176,7 +195,7 @@ def regime(runs: Runs, plan: PaperScalePlan) -> list[RegimePoint]:
                 "gradient-feel": runs.find(grid, "gradient-feel", cell),
                 "model-feel": model_feel,
             }
-            points.append(regime_point(found, cycles, bits, plan.target_accuracy))
+            points.append(regime_point(found, cycles, bits, plan.targets[0]))
     return points
 
 
@@ -198,11 +217,12 @@ def _bits_markdown(runs: Runs, plan: PaperScalePlan) -> list[str]:
     first = plan.clients[0]
     base = f"K{first}-iid"
     reference = runs.find(f"table2-K{first}", REFERENCE_SCHEME, base)
-    target = plan.target_accuracy
+    targets = plan.targets
     lines = [
-        f"| Scheme | gradient bits | model bits | Test accuracy | Time to {target:.0%} "
-        "(simulated s) | Speedup over individual | Stopped by |",
-        "|---|---|---|---|---|---|---|",
+        "| Scheme | gradient bits | model bits | Test accuracy |"
+        + _target_header(targets, "Speedup over individual")
+        + " Stopped by |",
+        "|---|---|---|---|" + "---|---|" * len(targets) + "---|",
     ]
     entries = [("model-feel", 32, f"table2-K{first}")]
     for bits in plan.gradient_bits:
@@ -212,31 +232,35 @@ def _bits_markdown(runs: Runs, plan: PaperScalePlan) -> list[str]:
         cell = base if bits == 32 else f"{base}-b{bits}"
         run = runs.find(grid, scheme, cell)
         config = run.summary["config"]
+        versus = {t: speedup(run, reference, t) for t in targets}
         lines.append(
             f"| {scheme} | {config['gradient-bits'] if scheme != 'model-feel' else '—'} | "
             f"{config['model-bits'] if scheme == 'model-feel' else '—'} | "
-            f"{_percent(run.final_accuracy)} | {_time(run, target)} | "
-            f"{speedup(run, reference, target)} | {_stop(run)} |"
+            f"{_percent(run.final_accuracy)} |"
+            + _target_cells(run, versus, targets)
+            + f" {_stop(run)} |"
         )
     return [*lines, ""]
 
 
 def _gpu_markdown(runs: Runs, plan: PaperScalePlan) -> list[str]:
     cell = f"K{plan.clients[0]}-iid"
-    target = plan.target_accuracy
+    targets = plan.targets
     proposed = runs.find("gpu", PROPOSED, cell)
     lines = [
-        f"| Scheme | Test accuracy | Time to {target:.0%} (simulated s) | Mean global batch | "
-        "Proposed's speedup over it |",
-        "|---|---|---|---|---|",
+        "| Scheme | Test accuracy | Mean global batch |"
+        + _target_header(targets, "Proposed's speedup over it")
+        + " Stopped by |",
+        "|---|---|---|" + "---|---|" * len(targets) + "---|",
     ]
     for scheme in plan.gpu_schemes:
         run = runs.find("gpu", scheme, cell)
         batch = sum(r["global_batch"] for r in run.rows) / len(run.rows)
-        versus = "—" if scheme == PROPOSED else str(speedup(proposed, run, target))
+        versus = {t: "—" if scheme == PROPOSED else speedup(proposed, run, t) for t in targets}
         lines.append(
-            f"| {scheme} | {_percent(run.final_accuracy)} | {_time(run, target)} | "
-            f"{batch:.0f} | {versus} |"
+            f"| {scheme} | {_percent(run.final_accuracy)} | {batch:.0f} |"
+            + _target_cells(run, versus, targets)
+            + f" {_stop(run)} |"
         )
     return [*lines, ""]
 
@@ -247,7 +271,7 @@ def _sweep_figure(runs: Runs, plan: PaperScalePlan, root: Path) -> Path:
     cell = f"K{k}-{partition}"
     sweep = [runs.find(f"table2-K{k}", PROPOSED, cell)]
     sweep += [r for r in runs.by_grid["lr-sweep"] if r.spec.scheme == PROPOSED]
-    return plot_sweep(sweep, root / SWEEP_FIGURE, f"{cell}: proposed", plan.target_accuracy)
+    return plot_sweep(sweep, root / SWEEP_FIGURE, f"{cell}: proposed", plan.targets[-1])
 
 
 def write_report(
@@ -262,9 +286,8 @@ def write_report(
     """Read every run, write ``paper-scale.md``, ``paper-scale.json`` and the figures."""
     root = Path(root)
     runs = Runs(grids, root)
-    target = plan.target_accuracy
     rows = table_ii(runs, plan)
-    found = claims(rows, target)
+    found = claims(rows, plan.targets)
     points = regime(runs, plan)
     plot_regime(points, root / REGIME_FIGURE)
     _sweep_figure(runs, plan, root)
@@ -274,7 +297,7 @@ def write_report(
         "runs": runs.count(),
         "runs_ran": runs_ran,
         "runs_wall_time_s": runs.wall_time_s(),
-        "target_accuracy": target,
+        "targets": list(plan.targets),
         "examples_per_device": _examples_per_device(plan, grids),
         "pretrained": pretrained,
         "grids": {g.name: g.purpose for g in grids},
@@ -298,14 +321,15 @@ def _examples_per_device(plan: PaperScalePlan, grids: list[Grid]) -> int:
 
 def _plain(entry: dict[str, Any]) -> dict[str, Any]:
     """``entry`` ready for JSON: speedups as value and bound, no run objects."""
-    out = {}
-    for key, value in entry.items():
-        if key == "run":
-            continue
-        out[key] = (
-            {"value": value.value, "bound": value.bound} if isinstance(value, Speedup) else value
-        )
-    return out
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Speedup):
+            return {"value": value.value, "bound": value.bound}
+        if isinstance(value, dict):
+            return {f"{k:g}" if isinstance(k, float) else k: plain(v) for k, v in value.items()}
+        return value
+
+    return {key: plain(value) for key, value in entry.items() if key != "run"}
 
 
 def _markdown(
@@ -317,7 +341,7 @@ def _markdown(
     runs: Runs,
     grids: list[Grid],
 ) -> str:
-    target = plan.target_accuracy
+    targets = " and ".join(f"{_level(t)}" for t in plan.targets)
     first = plan.clients[0]
     pre = report["pretrained"]
     lines = [
@@ -329,7 +353,7 @@ def _markdown(
         f"own wall times add up to {report['runs_wall_time_s']:.0f} s.  ",
         f"Start: the CNN pre-trained on {pre['holdout_examples']:,} held-out training images "
         f"(test accuracy {_percent(pre['test_accuracy'])}, sha256 `{pre['sha256'][:16]}…`). "
-        f"Target accuracy of every time to target and speedup: {target:.0%}.",
+        f"Target accuracies of the times to target and speedups: {targets}.",
         "",
         "Learning dynamics are the trained model's (the CNN on Fashion-MNIST, "
         f"{report['examples_per_device']:,} images per device at K = {first}); every latency "
@@ -340,17 +364,17 @@ def _markdown(
         "",
         "## Table II, beside the paper's",
         "",
-        *_table_ii_markdown(rows, target),
+        *_table_ii_markdown(rows, plan.targets),
         "## The paper's claims",
         "",
-        "| K | case | claim | proposed's speedup, ours | paper | verdict |",
-        "|---|---|---|---|---|---|",
+        "| K | case | claim | target | proposed's speedup, ours | paper | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in found:
         paper = f"{c['paper']:.2f}×" if c["paper"] else "—"
         lines.append(
-            f"| {c['clients']} | {c['partition']} | {c['text']} | {c['ours']} | {paper} | "
-            f"{_verdict(c['holds'])} |"
+            f"| {c['clients']} | {c['partition']} | {c['text']} | {_level(c['target'])} | "
+            f"{c['ours']} | {paper} | {_verdict(c['holds'])} |"
         )
     lines += [
         "",
@@ -361,7 +385,7 @@ def _markdown(
         "",
         "Proposed's speedup over model-FEEL and over gradient-FEEL, against the gradient bits "
         "and the compute cost (cycles per FLOP: the compute-to-communication ratio of "
-        "DenseNet121's latencies).",
+        f"DenseNet121's latencies), to {_level(plan.targets[0])}.",
         "",
         *_regime_markdown(points),
         f"![regime map]({REGIME_FIGURE})",

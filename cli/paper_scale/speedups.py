@@ -2,11 +2,14 @@
 
 A speedup is the baseline's time to the target over the proposed scheme's. Where only the
 proposed scheme reaches the target within the budget, the baseline's budget gives a lower
-bound; where only the baseline does, an upper bound; where neither does, none.
+bound; where only the baseline does, an upper bound; where neither does, none. A run that
+stopped early (training diverged, or no device had a finite update) never reaches it: the
+speedup is then 0 or infinite.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,9 @@ from matplotlib.figure import Figure
 
 from cli.compare.settings import PROPOSED
 from cli.compare.table import RunResult
+
+# How ``summary.json`` says a run stopped before its budget (see server.app and the loop).
+EARLY_STOPS = ("stopped early", "training diverged")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,10 @@ class Speedup:
     def __str__(self) -> str:
         if self.bound == "?":
             return "neither reached"
+        if self.value == 0:
+            return "0× (proposed stopped early)"
+        if math.isinf(self.value):
+            return "∞ (the other stopped early)"
         prefix = "" if self.bound == "=" else self.bound + " "
         return f"{prefix}{self.value:.2f}×"
 
@@ -43,7 +53,9 @@ class Speedup:
 
 
 def budget_of(run: RunResult) -> float:
-    """Return the simulated time the run trained for (its last round's clock)."""
+    """Return the simulated time the run trained for (infinite if it stopped early)."""
+    if run.summary.get("stopped", "").startswith(EARLY_STOPS):
+        return math.inf
     return float(run.rows[-1]["sim_time_s"])
 
 
@@ -53,9 +65,17 @@ def speedup(proposed: RunResult, baseline: RunResult, target: float) -> Speedup:
     if mine is not None and theirs is not None:
         return Speedup(theirs / mine, "=")
     if mine is not None:
-        return Speedup(budget_of(baseline) / mine, ">")
+        theirs_at_most = budget_of(baseline)
+        return (
+            Speedup(math.inf, "=")
+            if math.isinf(theirs_at_most)
+            else Speedup(theirs_at_most / mine, ">")
+        )
     if theirs is not None:
-        return Speedup(theirs / budget_of(proposed), "<")
+        mine_at_most = budget_of(proposed)
+        return (
+            Speedup(0.0, "=") if math.isinf(mine_at_most) else Speedup(theirs / mine_at_most, "<")
+        )
     return Speedup(float("nan"), "?")
 
 
@@ -97,7 +117,9 @@ def plot_regime(points: list[RegimePoint], path: Path) -> Path:
         for point in points:
             value = getattr(point, attribute)
             i, j = bits.index(point.gradient_bits), cycles.index(point.cycles_per_flop)
-            grid[i, j] = np.log2(value.value) if value.bound != "?" else np.nan
+            grid[i, j] = (
+                np.log2(np.clip(value.value, 2**-4, 2**4)) if value.bound != "?" else np.nan
+            )
             axes.text(j, i, str(value), ha="center", va="center", fontsize=9)
         image = axes.imshow(grid, cmap="RdBu", vmin=-4, vmax=4, origin="lower", aspect="auto")
         axes.set_xticks(range(len(cycles)), [f"{c:g}" for c in cycles])

@@ -47,6 +47,20 @@ def test_a_run_short_of_the_target_gives_a_bound_from_its_budget():
     assert str(neither) == "neither reached" and math.isnan(neither.value)
 
 
+def test_a_run_that_stopped_early_never_reaches_the_target():
+    diverged = result("proposed", [0.5, 0.6])
+    diverged.summary["stopped"] = "training diverged: the global model is not finite after round 2"
+    baseline = result("model-feel", [0.5, 0.95])
+    assert speedup(diverged, baseline, TARGET) == Speedup(0.0, "=")
+    assert str(speedup(diverged, baseline, TARGET)) == "0× (proposed stopped early)"
+    within_budget = speedup(result("proposed", [0.95]), result("model-feel", [0.5]), TARGET)
+    assert within_budget == Speedup(1.0, ">")  # a baseline that used its budget bounds it
+    gone = result("model-feel", [0.5])
+    gone.summary["stopped"] = "stopped early: round 2: 0 usable device(s)"
+    assert speedup(result("proposed", [0.95]), gone, TARGET) == Speedup(math.inf, "=")
+    assert speedup(result("proposed", [0.95]), gone, TARGET).favours_proposed
+
+
 def test_a_bound_that_straddles_one_leaves_the_claim_open():
     proposed = result("proposed", [0.5, 0.5, 0.5, 0.91])
     baseline = result("model-feel", [0.5, 0.6])  # budget 2 s: only a bound > 0.5
@@ -74,7 +88,7 @@ def test_claims_compare_proposed_with_each_baseline_beside_the_paper_ratio():
         for scheme, latency in (("proposed", 1.0), ("individual", 2.0), ("model-feel", 0.5),
                                 ("gradient-feel", 3.0))
     ]  # fmt: skip
-    found = {c["claim"]: c for c in claims(rows, TARGET)}
+    found = {c["claim"]: c for c in claims(rows, (TARGET,))}
     assert set(found) == {c.key for c in CLAIMS}
     assert found["over-individual"]["ours"] == Speedup(2.0, "=")
     assert found["over-individual"]["holds"] is True
