@@ -12,6 +12,7 @@ from cli.compare.table import RunResult
 from cli.paper_scale.paper import CLAIMS, TABLE_II
 from cli.paper_scale.plan import TABLE_CYCLES_PER_FLOP, Grid, PaperScalePlan
 from cli.paper_scale.speedups import RegimePoint, Speedup, plot_regime, regime_point, speedup
+from server.results import evaluated_rows
 
 JSON_FILE = "paper-scale.json"
 MARKDOWN_FILE = "paper-scale.md"
@@ -55,6 +56,13 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
+def _accuracy(run: RunResult) -> str:
+    """Return the run's final test accuracy, or a dash if it stopped before any evaluation."""
+    if not evaluated_rows(run.rows):
+        return "—"
+    return _percent(run.final_accuracy)
+
+
 def _stop(run: RunResult) -> str:
     """Why the run stopped, in a word or two (``summary.json``'s ``stopped`` in full)."""
     stopped = run.summary.get("stopped", "")
@@ -62,11 +70,9 @@ def _stop(run: RunResult) -> str:
     if stopped.startswith("individual learning") and budget:  # its exchange ends it either way
         spent = float(run.rows[-1]["sim_time_s"]) >= budget
         return "budget, then its exchange" if spent else "stopping rule"
-    for start, word in (
-        ("simulated time", "budget"),
-        ("training diverged", "diverged"),
-        ("stopped early", "no finite update"),
-    ):
+    if stopped.startswith("stopped early"):
+        return f"no usable update in round {len(run.rows) + 1}"
+    for start, word in (("simulated time", "budget"), ("training diverged", "diverged")):
         if stopped.startswith(start):
             return word
     return stopped or "rounds"
@@ -133,7 +139,7 @@ def _table_ii_markdown(rows: list[dict[str, Any]], targets: tuple[float, ...]) -
             paper = row["paper"]
             lines.append(
                 f"| {row['scheme']} | {row['learning_rate']:g} | "
-                f"{_percent(row['final_accuracy'])} | {_percent(paper[0]) if paper else '—'} |"
+                f"{_accuracy(row['run'])} | {_percent(paper[0]) if paper else '—'} |"
                 + _target_cells(row["run"], row["speedup"], targets)
                 + f" {f'{paper[1]:g}×' if paper else '—'} | {row['rounds']} | "
                 f"{_stop(row['run'])} |"
@@ -236,9 +242,7 @@ def _bits_markdown(runs: Runs, plan: PaperScalePlan) -> list[str]:
         lines.append(
             f"| {scheme} | {config['gradient-bits'] if scheme != 'model-feel' else '—'} | "
             f"{config['model-bits'] if scheme == 'model-feel' else '—'} | "
-            f"{_percent(run.final_accuracy)} |"
-            + _target_cells(run, versus, targets)
-            + f" {_stop(run)} |"
+            f"{_accuracy(run)} |" + _target_cells(run, versus, targets) + f" {_stop(run)} |"
         )
     return [*lines, ""]
 
@@ -258,7 +262,7 @@ def _gpu_markdown(runs: Runs, plan: PaperScalePlan) -> list[str]:
         batch = sum(r["global_batch"] for r in run.rows) / len(run.rows)
         versus = {t: "—" if scheme == PROPOSED else speedup(proposed, run, t) for t in targets}
         lines.append(
-            f"| {scheme} | {_percent(run.final_accuracy)} | {batch:.0f} |"
+            f"| {scheme} | {_accuracy(run)} | {batch:.0f} |"
             + _target_cells(run, versus, targets)
             + f" {_stop(run)} |"
         )
