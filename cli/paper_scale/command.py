@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the same grids, small: one cell, 6,000 device images, for CI",
+        help="the same grids, small: one cell, 500 images per device, for CI",
     )
     parser.set_defaults(func=run)
 
@@ -113,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
     plan = QUICK if args.quick else FULL
     root = Path(args.results_dir or (QUICK_DIR if args.quick else DEFAULT_DIR))
     root = root.expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
     console = Console(soft_wrap=True)
     config = run_config(plan, root, args.data_dir)
     _check_data(config)
+    root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     pretrained = pretrain(plan, config, console)
     planned = grids(plan, config)
