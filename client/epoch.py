@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from client.local import Node, global_model, local_indices
+from client.local import Node, global_model, shard
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,12 @@ def local_epoch(
     import torch
     from torch.nn import functional
 
-    from task.data import load_dataset
     from task.sampling import epoch_order
     from task.training import resolve_device
 
     config, pid = node.config, node.partition_id
-    data = load_dataset(config["dataset"], config["data-dir"] or None)
-    indices = local_indices(node)
-    order = indices[epoch_order(len(indices), config["seed"], pid, epoch)]
+    examples = shard(node)
+    order = epoch_order(len(examples), config["seed"], pid, epoch)
     device = resolve_device(config["device"])
     model = global_model(config, state)
     model.to(device).train()
@@ -79,8 +77,9 @@ def local_epoch(
     total = 0.0
     for start in range(0, len(order), local_batch):
         batch = order[start : start + local_batch]
-        inputs = torch.tensor(data.x_train[batch], device=device)
-        labels = torch.tensor(data.y_train[batch], device=device)
+        images, targets = examples.examples(batch)
+        inputs = torch.tensor(images, device=device)
+        labels = torch.tensor(targets, device=device)
         optimizer.zero_grad(set_to_none=True)
         loss = functional.cross_entropy(model(inputs), labels)
         loss.backward()

@@ -18,9 +18,11 @@ from flwr.app import ArrayRecord
 
 from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
 from client.fleet.devices import KNOWN_FIELDS
+from client.shard import Shard, local_shard
 from task.arrays import record_views
 from task.codec import EncodedTensor, encode_arrays
 from task.config import DEFAULTS, resolve_run_config
+from task.data import dataset_shape
 from task.errors import ConfigError
 from task.quantize import FULL_PRECISION_BITS
 from task.seeding import stream_rng
@@ -116,31 +118,28 @@ def _node_int(node_config: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def _dataset(config: Mapping[str, Any]) -> Any:
-    from task.data import load_dataset
+def shard(node: Node) -> Shard:
+    """Return the device's training examples (:func:`client.shard.local_shard`)."""
+    return local_shard(node.config, node.partition_id, node.num_partitions)
 
-    return load_dataset(config["dataset"], config["data-dir"] or None)
 
-
-def local_indices(node: Node) -> np.ndarray:
-    """Return the indices of the device's examples in the training set."""
-    from task.partition import device_indices
-
-    parts = device_indices(_dataset(node.config).y_train, node.num_partitions, node.config)
-    return parts[node.partition_id]
+def _input_shape(config: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Return the (channels, height, width) of one example of the run's dataset."""
+    shape = dataset_shape(config["dataset"])
+    return shape.in_channels, shape.image_size, shape.image_size
 
 
 def new_model(config: Mapping[str, Any]) -> Any:
-    """Build a freshly initialised model of the run config for its dataset."""
+    """Build a freshly initialised model of the run config for its dataset (not loaded)."""
     from task.models import build_model
 
-    data = _dataset(config)
-    return build_model(config["model"], data.num_classes, data.in_channels, data.image_size)
+    shape = dataset_shape(config["dataset"])
+    return build_model(config["model"], shape.num_classes, shape.in_channels, shape.image_size)
 
 
 @functools.lru_cache(maxsize=2)
-def _process_model(model: str, dataset: str, data_dir: str) -> Any:
-    return new_model({"model": model, "dataset": dataset, "data-dir": data_dir})
+def _process_model(model: str, dataset: str) -> Any:
+    return new_model({"model": model, "dataset": dataset})
 
 
 def model_state(record: ArrayRecord) -> dict[str, Any]:
@@ -169,7 +168,7 @@ def global_model(
     buffers (BatchNorm statistics, updated in training) are always copied, so the model
     never writes into ``state``.
     """
-    model = _process_model(config["model"], config["dataset"], config["data-dir"])
+    model = _process_model(config["model"], config["dataset"])
     shared = {name for name, _ in model.named_parameters()} if read_only_parameters else set()
     model.load_state_dict(
         {name: value if name in shared else value.clone() for name, value in state.items()},
@@ -179,7 +178,7 @@ def global_model(
 
 
 @functools.lru_cache(maxsize=4)
-def _workload(model: str, dataset: str, data_dir: str, system_model: str) -> Workload:
+def _workload(model: str, dataset: str, system_model: str) -> Workload:
     """Return the FLOPs the latency model charges: ``model``'s, or ``system_model``'s."""
     from task.flops import training_flops_per_sample, update_flops
     from task.system_model import system_network
@@ -187,16 +186,14 @@ def _workload(model: str, dataset: str, data_dir: str, system_model: str) -> Wor
     if system_model:
         network, shape = system_network(system_model)
     else:
-        config = {"model": model, "dataset": dataset, "data-dir": data_dir}
-        network, data = new_model(config), _dataset(config)
-        shape = (data.in_channels, data.image_size, data.image_size)
+        config = {"model": model, "dataset": dataset}
+        network, shape = new_model(config), _input_shape(config)
     return Workload(training_flops_per_sample(network, shape), update_flops(network))
 
 
 def charged_workload(config: Mapping[str, Any]) -> Workload:
     """Return the run config's charged workload (:mod:`task.system_model`)."""
-    keys = ("model", "dataset", "data-dir", "system-model")
-    return _workload(*(config[key] for key in keys))
+    return _workload(config["model"], config["dataset"], config["system-model"])
 
 
 def device(node: Node) -> Device:
@@ -231,13 +228,12 @@ def measure_compute(node: Node) -> dict[str, float]:
     from task.training import resolve_device
 
     config = node.config
-    data = _dataset(config)
-    shape = (data.in_channels, data.image_size, data.image_size)
+    shape = _input_shape(config)
     hardware = resolve_device(config["device"])
     timings = time_model(
         new_model(config),
         shape,
-        data.num_classes,
+        dataset_shape(config["dataset"]).num_classes,
         default_batches(config["max-batch"]),
         hardware,
         MEASURE_REPEATS,
@@ -261,7 +257,7 @@ def measure_compute(node: Node) -> dict[str, float]:
 
 def profile(node: Node, server_round: int) -> dict[str, int | float | str]:
     """Return the reply to ``query.profile`` for ``server_round`` (message contract)."""
-    return profile_record(device(node), server_round, len(local_indices(node)), node.config["seed"])
+    return profile_record(device(node), server_round, len(shard(node)), node.config["seed"])
 
 
 def reproducible_torch(node: Node, server_round: int) -> None:
@@ -269,14 +265,19 @@ def reproducible_torch(node: Node, server_round: int) -> None:
 
     One intra-op thread: the serial CPU of Eq. (9), and sums that do not change with the
     cores Ray gives an actor (with 2 threads the CNN's gradient differs in the last bits).
-    Deterministic algorithms where torch has them (a warning names any that lacks one, e.g.
-    some CUDA backward passes, so bitwise reproducibility holds on CPU). The global generator
-    (dropout) is seeded per device and round, whichever actor serves the device.
+    On a GPU, deterministic algorithms where torch has them (a warning names any that lacks
+    one, e.g. some CUDA backward passes); the CPU kernels the models use are deterministic
+    already, and asking torch for it imports its compiler (about a second of every fresh
+    deployment process). The global generator (dropout) is seeded per device and round,
+    whichever actor serves the device.
     """
     import torch
 
+    from task.training import resolve_device
+
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if resolve_device(node.config["device"]).type == "cuda":
+        torch.use_deterministic_algorithms(True, warn_only=True)
     rng = stream_rng("client.torch", node.config["seed"], node.partition_id, server_round)
     torch.manual_seed(int(rng.integers(2**63)))
 
@@ -328,14 +329,11 @@ def local_gradient(
     from task.sampling import next_batch
     from task.training import compute_gradient, resolve_device
 
-    config, pid = node.config, node.partition_id
-    data, indices = _dataset(config), local_indices(node)
-    batch, cursor = next_batch(len(indices), batch_size, config["seed"], pid, cursor)
-    examples = indices[batch]
+    config, pid, examples = node.config, node.partition_id, shard(node)
+    batch, cursor = next_batch(len(examples), batch_size, config["seed"], pid, cursor)
     grads, loss, buffers = compute_gradient(
         global_model(config, state, read_only_parameters=True),
-        data.x_train[examples],
-        data.y_train[examples],
+        *examples.examples(batch),
         resolve_device(config["device"]),
         config["gradient-chunk"],
     )

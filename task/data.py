@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,38 @@ class Dataset:
     image_size: int
 
 
+@dataclass(frozen=True)
+class DatasetShape:
+    """What a model needs of a dataset: its classes and its (square) image shape."""
+
+    num_classes: int
+    in_channels: int
+    image_size: int
+
+
+# The shape of each dataset, known without loading it (a model is built before any data).
+SHAPES = {
+    "digits": DatasetShape(10, 1, 8),
+    "fashion-mnist": DatasetShape(10, 1, 28),
+    "mnist": DatasetShape(10, 1, 28),
+    "cifar10": DatasetShape(10, 3, 32),
+    "synthetic-cifar": DatasetShape(10, 3, 32),
+}
+
+
+def dataset_shape(name: str) -> DatasetShape:
+    """Return dataset ``name``'s classes and image shape, as :func:`load_dataset` gives them.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown ``name`` (field ``dataset``).
+    """
+    if name not in SHAPES:
+        raise ConfigError.unknown_choice("dataset", name, DATASET_NAMES)
+    return SHAPES[name]
+
+
 def _frozen(*arrays: np.ndarray) -> list[np.ndarray]:
     """Make the cached arrays read-only: one process serves many simulated clients."""
     for array in arrays:
@@ -54,7 +86,7 @@ def _digits() -> Dataset:
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=DIGITS_TEST_FRACTION, stratify=y, random_state=DIGITS_SPLIT_SEED
     )
-    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 1, 8)
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), *astuple(SHAPES["digits"]))
 
 
 def _standardised(x_train: np.ndarray, x_test: np.ndarray) -> None:
@@ -78,7 +110,7 @@ def _idx_dataset(name: str, data_dir: str | None) -> Dataset:
     )
     _standardised(x_train, x_test)
     y_train, y_test = (np.asarray(y, dtype=np.int64) for y in (y_train, y_test))
-    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 1, x_train.shape[-1])
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), *astuple(SHAPES[name]))
 
 
 def _cifar10(data_dir: str | None) -> Dataset:
@@ -89,7 +121,7 @@ def _cifar10(data_dir: str | None) -> Dataset:
     )
     _standardised(x_train, x_test)
     y_train, y_test = (np.asarray(split.targets, dtype=np.int64) for split in (train, test))
-    return Dataset(*_frozen(x_train, y_train, x_test, y_test), 10, 3, 32)
+    return Dataset(*_frozen(x_train, y_train, x_test, y_test), *astuple(SHAPES["cifar10"]))
 
 
 def _cifar10_splits(data_dir: str | None) -> tuple[Any, Any]:
@@ -129,8 +161,8 @@ def _synthetic_cifar() -> Dataset:
     n = SYNTHETIC_TRAIN + SYNTHETIC_TEST
     x = rng.standard_normal((n, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, n).astype(np.int64)
-    cut = SYNTHETIC_TRAIN
-    return Dataset(*_frozen(x[:cut], y[:cut], x[cut:], y[cut:]), 10, 3, 32)
+    cut, shape = SYNTHETIC_TRAIN, astuple(SHAPES["synthetic-cifar"])
+    return Dataset(*_frozen(x[:cut], y[:cut], x[cut:], y[cut:]), *shape)
 
 
 @functools.lru_cache(maxsize=2)

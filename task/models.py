@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from torch import nn
-from torchvision import models as tv
 
 from task.errors import ConfigError
 from task.names import MODEL_NAMES
@@ -44,27 +45,38 @@ def _cnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     )
 
 
+def _torchvision_models() -> ModuleType:
+    """Return ``torchvision.models``, imported on first use.
+
+    The CNN does without it: in deployment every message starts a fresh ClientApp process,
+    and importing torchvision would be most of a CNN device's work there.
+    """
+    from torchvision import models
+
+    return models
+
+
 def _stem(in_channels: int, out_channels: int) -> nn.Conv2d:
     """Return a 3x3 stride-1 stem convolution to replace the ImageNet 7x7 stride-2 one."""
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
 
 
 def _resnet18(num_classes: int, in_channels: int) -> nn.Module:
-    model = tv.resnet18(weights=None, num_classes=num_classes)
+    model = _torchvision_models().resnet18(weights=None, num_classes=num_classes)
     model.conv1 = _stem(in_channels, 64)
     model.maxpool = nn.Identity()
     return model
 
 
 def _densenet121(num_classes: int, in_channels: int) -> nn.Module:
-    model = tv.densenet121(weights=None, num_classes=num_classes)
+    model = _torchvision_models().densenet121(weights=None, num_classes=num_classes)
     model.features.conv0 = _stem(in_channels, 64)
     model.features.pool0 = nn.Identity()
     return model
 
 
 def _mobilenetv2(num_classes: int, in_channels: int) -> nn.Module:
-    model = tv.MobileNetV2(
+    model = _torchvision_models().MobileNetV2(
         num_classes=num_classes, inverted_residual_setting=_MOBILENETV2_SMALL_IMAGE_STAGES
     )
     model.features[0][0] = _stem(in_channels, 32)

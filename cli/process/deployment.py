@@ -24,9 +24,14 @@ import tomli_w
 
 from cli.process.credentials import NodeKey, TlsFiles, make_node_key, make_tls_files
 from cli.process.superlink import LocalSuperLink, executable, free_ports, healthy, kill_trees
+from client.shard import CACHE_ENV
 
 ONLINE_TIMEOUT_S = 90.0
 POLL_S = 0.5
+# Seconds between a SuperExec's polls for tasks (Flower's default is 1 s): a message waits
+# for one poll before its ClientApp process starts. Read by every SuperExec at its start.
+SUPEREXEC_POLL_S = 0.1
+SUPEREXEC_POLL_ENV = "FLWR_SUPEREXEC_TASK_POLL_INTERVAL"
 
 
 @dataclass
@@ -80,6 +85,7 @@ class LocalDeployment(LocalSuperLink):
         self, directory: Path, node_configs: Sequence[Mapping[str, Any]], secure: bool = False
     ) -> None:
         super().__init__(directory / "superlink.log")
+        self.env[SUPEREXEC_POLL_ENV] = str(SUPEREXEC_POLL_S)
         self.directory = Path(directory)
         self.tls: TlsFiles | None = make_tls_files(self.home / "tls") if secure else None
         self.nodes: list[SuperNode] = []
@@ -205,7 +211,11 @@ class LocalDeployment(LocalSuperLink):
         ]
 
     def start_node(self, index: int) -> subprocess.Popen:
-        """Start SuperNode ``index`` in a session of its own, with its own FLWR_HOME."""
+        """Start SuperNode ``index`` in a session of its own, with its own FLWR_HOME.
+
+        Its ClientApp processes keep the device's examples in that home
+        (:mod:`client.shard`), as a device host keeps its own data.
+        """
         node = self.nodes[index]
         home = self.home / f"supernode-{index}"
         home.mkdir(parents=True, exist_ok=True)
@@ -213,7 +223,7 @@ class LocalDeployment(LocalSuperLink):
             node.process = subprocess.Popen(
                 self.node_command(node),
                 cwd=home,
-                env={**self.env, "FLWR_HOME": str(home)},
+                env={**self.env, "FLWR_HOME": str(home), CACHE_ENV: str(home / "cache")},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

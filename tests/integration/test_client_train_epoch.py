@@ -8,7 +8,7 @@ from support.fake_grid import LocalGrid
 from support.nodes import initial_state, node
 
 from client.app import app as client_app
-from client.local import local_indices
+from client.local import shard
 from server.build import build_strategy
 from strategy.broadcast import broadcast_gradient
 from strategy.model_feel import received_model
@@ -35,7 +35,7 @@ def epoch_reply(**config):
 def test_train_epoch_message_returns_the_model_and_the_examples():
     content = epoch_reply()
     metrics = content["metrics"]
-    assert metrics["num-examples"] == len(local_indices(node(1)))
+    assert metrics["num-examples"] == len(shard(node(1)))
     assert metrics["partition-id"] == 1
     parameters = {name for name, _ in build_model("cnn", 10, 1, 8).named_parameters()}
     assert set(content["arrays"]) == parameters
@@ -51,7 +51,7 @@ def test_with_model_bits_the_device_sends_the_change_encoded_below_32_bits():
         np.testing.assert_array_equal(change, value - reference[name])
     content = epoch_reply(**{"model-bits": 8})
     assert "arrays" not in content and content["encoding"]["bits"] == 8
-    steps = math.ceil(len(local_indices(node(1))) / 50)
+    steps = math.ceil(len(shard(node(1))) / 50)
     assert content["buffers"]["0.1.num_batches_tracked"].numpy() == steps  # exact
     reply = TrainReply.from_record(content, "train.epoch")
     model = received_model(reference, reply.update, reply.buffers)

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from client.app import app as client_app
-from client.local import Node, local_indices
+from client.local import Node, shard
 from server.app import run
 from server.inprocess import InProcessGrid
 from strategy import SCHEME_NAMES
@@ -39,7 +39,7 @@ def runs(tmp_path_factory):
 
 def partition_sizes():
     config = resolve_run_config({})
-    return [len(local_indices(Node(pid, CLIENTS, config, {}))) for pid in range(CLIENTS)]
+    return [len(shard(Node(pid, CLIENTS, config, {}))) for pid in range(CLIENTS)]
 
 
 def test_every_scheme_writes_its_rounds_on_one_clock(runs):

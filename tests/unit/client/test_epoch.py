@@ -6,13 +6,13 @@ import numpy as np
 from support.nodes import initial_state, node
 
 from client.epoch import local_epoch
-from client.local import local_indices
+from client.local import shard
 
 
 def test_one_epoch_visits_every_local_example_in_mini_batches():
     state = initial_state()
     result = local_epoch(node(), state, local_batch=32, learning_rate=0.05, epoch=0)
-    examples = len(local_indices(node()))
+    examples = len(shard(node()))
     assert result.num_examples == examples
     arrays = {**result.parameters, **result.buffers}
     assert set(arrays) == set(state) and "0.0.weight" in result.parameters

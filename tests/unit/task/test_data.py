@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from torchvision.datasets import CIFAR10
 
-from task.data import load_dataset
+from task.data import dataset_shape, load_dataset
 from task.errors import ConfigError
+from task.idx import DEBIAN_FASHION_MNIST
 
 
 def test_digits_loads_offline_with_a_stratified_80_20_split():
@@ -66,3 +67,18 @@ def test_synthetic_cifar_is_cifar_shaped_and_seeded():
     assert (data.num_classes, data.in_channels, data.image_size) == (10, 3, 32)
     assert set(np.unique(data.y_train)) == set(range(10))
     assert abs(float(data.x_train.mean())) < 0.01
+
+
+@pytest.mark.parametrize("name", ["digits", "synthetic-cifar", "fashion-mnist"])
+def test_the_shape_known_before_loading_is_the_loaded_data_s(name):
+    if name == "fashion-mnist" and not DEBIAN_FASHION_MNIST.is_dir():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data, shape = load_dataset(name), dataset_shape(name)
+    side = shape.image_size
+    assert data.x_train.shape[1:] == data.x_test.shape[1:] == (shape.in_channels, side, side)
+    assert data.y_train.max() < shape.num_classes
+
+
+def test_the_shape_of_an_unknown_dataset_names_the_field():
+    with pytest.raises(ConfigError, match=r"^dataset: unknown dataset 'svhn'"):
+        dataset_shape("svhn")
