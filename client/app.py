@@ -5,7 +5,8 @@ sampling cursor (``sample-cursor``), so a device keeps no state; without one the
 kept in ``context.state``. With run-config ``inject-faults`` > 0 replies are corrupted at
 that rate (:mod:`client.faults`). With node config ``profile-on-start = true`` a device
 times its training step at the first profile query and reports the fitted compute profile,
-kept in ``context.state`` for the run.
+kept in ``context.state`` for the run. A train message with ``profile-round`` gets the
+profile of that round in its reply as well.
 """
 
 from __future__ import annotations
@@ -61,33 +62,12 @@ def _node(context: Context) -> Node:
     return Node.from_context(context.node_config, context.run_config)
 
 
-def _reply(
-    msg: Message,
-    node: Node,
-    message_type: str,
-    update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
-    metrics: Mapping[str, Any],
-    buffers: Mapping[str, np.ndarray] | None = None,
-) -> Message:
-    """Return ``node``'s reply to train message ``msg``.
+def _profile_report(node: Node, context: Context, server_round: int) -> dict[str, Any]:
+    """Return the device's profile report of ``server_round``, as sent.
 
-    In a Simulation Engine actor (a Ray worker), Ray then carries the arrays' bytes out of
-    band, unless run-config ``ray-zero-copy`` is false (:mod:`task.transport`).
+    The first report works the profile out (the model's FLOPs, the partition) and keeps it
+    in ``context.state``; later ones only draw the round's fading, without importing torch.
     """
-    if node.config["ray-zero-copy"] and in_ray_worker():
-        enable_ray_transport(server=False)
-    return Message(train_reply_record(message_type, update, metrics, buffers), reply_to=msg)
-
-
-@app.query("profile")
-def query_profile(msg: Message, context: Context) -> Message:
-    """Reply with this round's device profile.
-
-    The first query works the profile out (the model's FLOPs, the partition) and keeps it in
-    ``context.state``; later ones only draw the round's fading, without importing torch.
-    """
-    server_round = ProfileQuery.from_record(msg.content).server_round
-    node = _node(context)
     if PROFILE_STATE not in context.state:
         if node.measures_compute:
             node = node.with_compute(measure_compute(node))
@@ -96,8 +76,37 @@ def query_profile(msg: Message, context: Context) -> Message:
         **context.state[PROFILE_STATE],
         **fading_fields(node.config["seed"], node.partition_id, server_round),
     }
-    reply = profile_reply_record(inject_profile(report, node.config, server_round))
-    return Message(reply, reply_to=msg)
+    return inject_profile(report, node.config, server_round)
+
+
+def _reply(
+    msg: Message,
+    context: Context,
+    node: Node,
+    message_type: str,
+    update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
+    metrics: Mapping[str, Any],
+    buffers: Mapping[str, np.ndarray] | None = None,
+) -> Message:
+    """Return ``node``'s reply to train message ``msg``, with the profile it asks for.
+
+    In a Simulation Engine actor (a Ray worker), Ray then carries the arrays' bytes out of
+    band, unless run-config ``ray-zero-copy`` is false (:mod:`task.transport`).
+    """
+    if node.config["ray-zero-copy"] and in_ray_worker():
+        enable_ray_transport(server=False)
+    ahead = TrainInstruction.from_record(msg.content).profile_round
+    report = None if ahead is None else _profile_report(node, context, ahead)
+    content = train_reply_record(message_type, update, metrics, buffers, report)
+    return Message(content, reply_to=msg)
+
+
+@app.query("profile")
+def query_profile(msg: Message, context: Context) -> Message:
+    """Reply with this round's device profile (:func:`_profile_report`)."""
+    server_round = ProfileQuery.from_record(msg.content).server_round
+    report = _profile_report(_node(context), context, server_round)
+    return Message(profile_reply_record(report), reply_to=msg)
 
 
 @app.train()
@@ -126,7 +135,7 @@ def train(msg: Message, context: Context) -> Message:
     bits = int(task.gradient_bits or node.config["gradient-bits"])
     sent = sent_gradient(node, result.grads, bits, task.server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round)
-    return _reply(msg, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
+    return _reply(msg, context, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
 
 
 @app.train("epoch")
@@ -158,4 +167,4 @@ def train_epoch(msg: Message, context: Context) -> Message:
         bits, server_round = task.model_bits, task.server_round
         sent, buffers = sent_model(node, sent, buffers, received, bits, server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round, NUM_EXAMPLES)
-    return _reply(msg, node, TRAIN_EPOCH, sent, metrics, buffers)
+    return _reply(msg, context, node, TRAIN_EPOCH, sent, metrics, buffers)

@@ -45,8 +45,16 @@ class Exchange:
     @classmethod
     def push(cls, grid: Grid, messages: Iterable[Message]) -> Exchange:
         """Push ``messages`` to their nodes now; pull their replies with :meth:`receive`."""
+        exchange = cls(grid, [], set())
+        exchange.push_more(messages)
+        return exchange
+
+    def push_more(self, messages: Iterable[Message]) -> None:
+        """Push ``messages`` too (none: nothing goes to the grid); :meth:`receive` waits for all."""
         messages = list(messages)
-        return cls(grid, messages, set(grid.push_messages(messages)))
+        if messages:
+            self.message_ids |= set(self.grid.push_messages(messages))
+            self.messages += messages
 
     def receive(self, timeout: float) -> dict[int, Message]:
         """Wait up to ``timeout`` seconds for the replies; return those in, by node.

@@ -160,10 +160,11 @@ class FeelStrategy(OwnRoundLoop):
         ``evaluate_fn(round, arrays)`` evaluates the initial model (not when resuming),
         every ``eval_every``-th round and the last (or the rounds of an
         :class:`~strategy.rounds.EvaluationSchedule`); each finished round then goes to the
-        ``round_hooks`` in turn. The next round's profile query goes out as soon as this
-        round's train messages are, when another round surely follows (:meth:`_goes_on`):
-        each device answers it once its gradient is sent, so the profiles are in when the
-        round ends. ``evaluate_config`` is unused: evaluation is centralized.
+        ``round_hooks`` in turn. When another round surely follows (:meth:`_goes_on`), each
+        train message asks for the device's next profile in its reply, and the other
+        connected devices are sent the next round's profile query at once: the profiles are
+        in when the round ends, and a round is one exchange with the devices.
+        ``evaluate_config`` is unused: evaluation is centralized.
         """
         self.state = from_state or TrainingState()
         timeout = self.timeout if timeout is None else timeout
@@ -183,13 +184,18 @@ class FeelStrategy(OwnRoundLoop):
             profiles, excluded = self._profiles(grid, server_round, asked)
             self.clock.mark("query")
             plan = self._plan(server_round, profiles, excluded, result.arrays)
-            messages = self._train_messages(plan, shared)
-            self.clock.mark("schedule")
-            sent = Exchange.push(grid, messages)
             latency = plan.allocation.round_latency_s
             ahead = self.asks_ahead and self._goes_on(latency, server_round, num_rounds)
-            asked = self.profiles.ask(grid, server_round + 1) if ahead else None
-            updates, excluded = self._check(plan, sent.receive(timeout))
+            messages = self._train_messages(plan, shared, server_round + 1 if ahead else None)
+            self.clock.mark("schedule")
+            sent = Exchange.push(grid, messages)
+            asked = None
+            if ahead:
+                asked = self.profiles.ask(grid, server_round + 1, carriers=plan.node_ids)
+            replies = sent.receive(timeout)
+            if asked is not None:
+                self.profiles.carry(asked, replies)
+            updates, excluded = self._check(plan, replies)
             self.clock.mark("train")
             update = self._apply(plan, updates)
             if update.arrays is not None and not all_finite(update.arrays):
@@ -254,9 +260,11 @@ class FeelStrategy(OwnRoundLoop):
     def _profiles(
         self, grid: Grid, server_round: int, asked: ProfileQueryOut | None
     ) -> tuple[Profiles, dict[str, str]]:
-        """Collect the profiles of the query sent ahead (or one sent now); need min_devices."""
+        """Collect the profiles asked for ahead (or asked for now); need min_devices."""
         if asked is None or asked.server_round != server_round:
             asked = self.profiles.ask(grid, server_round)
+        else:
+            self.profiles.ask_missing(grid, asked)
         profiles, excluded = self.profiles.collect(asked)
         self._require_devices(server_round, len(profiles), excluded)
         return profiles, excluded
@@ -309,14 +317,22 @@ class FeelStrategy(OwnRoundLoop):
 
     # -- step 3: train messages ----------------------------------------------------------
 
-    def _train_messages(self, plan: RoundPlan, shared: ConfigRecord) -> list[Message]:
-        """Build one train message per device; advance each device's sampling cursor."""
+    def _train_messages(
+        self, plan: RoundPlan, shared: ConfigRecord, profile_round: int | None = None
+    ) -> list[Message]:
+        """Build one train message per device; advance each device's sampling cursor.
+
+        With ``profile_round`` each device is asked for that round's profile in its reply.
+        """
         messages = []
         for node_id, pid, batch in zip(
             plan.node_ids, plan.partition_ids, plan.allocation.batch_sizes, strict=True
         ):
             cursor = self.state.cursors.get(pid, 0)
-            instruction = self._instruction(plan.server_round, int(batch), cursor)
+            instruction = replace(
+                self._instruction(plan.server_round, int(batch), cursor),
+                profile_round=profile_round,
+            )
             content = instruction.to_record(self._arrays_for(pid, plan.arrays), shared)
             messages.append(
                 Message(

@@ -1,10 +1,15 @@
-"""Step 1 of a round: ask every connected device for its profile, keep the usable reports."""
+"""Step 1 of a round: every connected device's profile, checked; the usable reports kept.
+
+A device that trains in a round reports its profile for the next one in its train reply
+(``profile-round``); the others are sent a ``query.profile``. Either way the report is the
+same, so the schedule does not depend on how it came.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
 
@@ -23,13 +28,25 @@ NODE_POLL_S = 1.0
 Profiles = dict[int, ProfileReport]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProfileQueryOut:
-    """The profile query of ``server_round``, pushed to ``node_ids``."""
+    """The profile reports of ``server_round`` on their way.
+
+    Attributes
+    ----------
+    node_ids
+        The nodes sent a ``query.profile`` (on ``exchange``).
+    carriers
+        The nodes whose train reply is to carry their report.
+    carried
+        Those train replies that came, by node.
+    """
 
     server_round: int
     node_ids: list[int]
     exchange: Exchange
+    carriers: set[int] = field(default_factory=set)
+    carried: dict[int, Message] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,15 +74,45 @@ class ProfileCollector:
     partitions: dict[int, int] = field(default_factory=dict)
     _nodes_awaited: bool = False
 
-    def ask(self, grid: Grid, server_round: int) -> ProfileQueryOut:
-        """Push the ``query.profile`` of ``server_round`` to every connected node."""
-        node_ids = self._await_nodes(grid, server_round)
+    def ask(self, grid: Grid, server_round: int, carriers: Iterable[int] = ()) -> ProfileQueryOut:
+        """Push the ``query.profile`` of ``server_round`` to every connected node but ``carriers``.
+
+        ``carriers`` are the nodes whose train reply carries the report (:meth:`carry`).
+        """
+        carriers = set(carriers)
+        node_ids = [n for n in self._await_nodes(grid, server_round) if n not in carriers]
+        exchange = Exchange.push(grid, self._queries(node_ids, server_round))
+        return ProfileQueryOut(server_round, node_ids, exchange, carriers)
+
+    def carry(self, asked: ProfileQueryOut, replies: Mapping[int, Message]) -> None:
+        """Keep the train replies of ``asked``'s carriers that carry a report."""
+        for node_id, reply in replies.items():
+            if node_id in asked.carriers and reply.has_content() and profile_fields(reply.content):
+                asked.carried[node_id] = reply
+
+    def ask_missing(self, grid: Grid, asked: ProfileQueryOut) -> None:
+        """Bring ``asked`` up to the nodes connected now.
+
+        A carried report of a node that is gone is dropped. The connected nodes that ``asked``
+        has no report on the way from are queried: a carrier whose train reply did not come
+        or had no report, and a node that connected since.
+        """
+        connected = list(grid.get_node_ids())
+        for node_id in set(asked.carried) - set(connected):
+            del asked.carried[node_id]
+        awaited = set(asked.node_ids) | set(asked.carried)
+        missing = [n for n in connected if n not in awaited]
+        asked.exchange.push_more(self._queries(missing, asked.server_round))
+        asked.node_ids += missing
+
+    @staticmethod
+    def _queries(node_ids: Iterable[int], server_round: int) -> list[Message]:
+        """Return the ``query.profile`` messages of ``server_round`` to ``node_ids``."""
         query = ProfileQuery(server_round).to_record()
-        messages = [
+        return [
             Message(query, dst_node_id=n, message_type=PROFILE_QUERY, group_id=str(server_round))
             for n in node_ids
         ]
-        return ProfileQueryOut(server_round, node_ids, Exchange.push(grid, messages))
 
     def collect(self, asked: ProfileQueryOut) -> tuple[Profiles, dict[str, str]]:
         """Wait for the replies to ``asked``; return the usable reports and the devices left out.
@@ -74,7 +121,7 @@ class ProfileCollector:
         fails :func:`~strategy.validation.check_profile`, or a partition id claimed twice;
         ``excluded`` names it by partition id (``node <id>`` if unknown).
         """
-        replies = asked.exchange.receive(self.timeout)
+        replies = {**asked.exchange.receive(self.timeout), **asked.carried}
         profiles: Profiles = {}
         excluded: dict[str, str] = {}
         lost = {n: "no reply before the timeout" for n in asked.node_ids if n not in replies}

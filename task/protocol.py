@@ -17,7 +17,10 @@ message type       server -> device                device -> server
 =================  ==============================  ===========================================
 
 Every train message carries the model to start from (``arrays``) and the device's sampling
-cursor, so that a device keeps no state. Record and metric keys are defined here once.
+cursor, so that a device keeps no state. With ``profile-round`` in it, the reply also carries
+the device's ``profile`` for that round (the next), as a ``query.profile`` reply would: a
+round then needs one exchange with the devices instead of two. Record and metric keys are
+defined here once.
 Below 32 bits a gradient or a model update travels encoded (:mod:`task.codec`): per tensor
 its packed levels and its floats, whose bits are the s of Eq. (10); the server decodes them
 here.
@@ -200,7 +203,7 @@ class ProfileReport:
 
 
 def profile_fields(content: RecordDict) -> dict[str, Any]:
-    """Return the fields of a ``query.profile`` reply as sent (none if it has no report)."""
+    """Return the profile fields of a reply as sent (none if it carries no report)."""
     return dict(content.config_records.get(PROFILE, {}))
 
 
@@ -220,6 +223,8 @@ class TrainInstruction:
         ``train.epoch``: the local mini-batch size, learning rate and the bits per element
         of the upload, the model's change from the one sent; without bits the device sends
         the model itself (individual learning's bookkeeping).
+    profile_round
+        The round whose profile the reply should carry too (none: no profile).
     """
 
     server_round: int
@@ -229,6 +234,7 @@ class TrainInstruction:
     local_batch: int | None = None
     learning_rate: float | None = None
     model_bits: int | None = None
+    profile_round: int | None = None
 
     def config(self) -> dict[str, int | float]:
         """Return the fields that are set, with kebab-case keys."""
@@ -261,11 +267,13 @@ def train_reply_record(
     update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
+    profile: Mapping[str, Any] | None = None,
 ) -> RecordDict:
     """Return the content of a device's reply to a train message of ``message_type``.
 
     ``update`` holds plain arrays, or :class:`~task.codec.EncodedTensor` values (an update
-    sent below 32 bits), which go into :func:`encoded_records`.
+    sent below 32 bits), which go into :func:`encoded_records`; ``profile`` is the report
+    asked for with ``profile-round``.
     """
     encoded = any(isinstance(value, EncodedTensor) for value in update.values())
     content = (
@@ -274,6 +282,8 @@ def train_reply_record(
     if buffers is not None:
         content[BUFFERS] = array_record(buffers)
     content[METRICS] = MetricRecord(dict(metrics))
+    if profile is not None:
+        content[PROFILE] = ConfigRecord(dict(profile))
     return RecordDict(content)
 
 

@@ -83,6 +83,16 @@ def test_train_reply_is_the_gradient_on_the_next_local_batch(grid, model):
     )
 
 
+def test_a_train_reply_carries_the_profile_asked_for_as_a_query_would(grid, model):
+    plain = _train(grid, 2, model, **{"batch-size": 8})
+    assert "profile" not in plain
+    reply = _train(grid, 2, model, server_round=3, **{"batch-size": 8, "profile-round": 4})
+    query = _send(grid, 2, "query.profile", {"config": ConfigRecord({"server-round": 4})})
+    assert dict(reply["profile"]) == dict(query["profile"])
+    other = _send(grid, 2, "query.profile", {"config": ConfigRecord({"server-round": 3})})
+    assert dict(other["profile"]) != dict(query["profile"])  # the round's own fading
+
+
 def test_cursor_advances_in_context_state_across_rounds(grid, model):
     first = _train(grid, 0, model, 1, **{"batch-size": 300})
     second = _train(grid, 0, model, 2, **{"batch-size": 300})

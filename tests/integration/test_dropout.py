@@ -25,12 +25,12 @@ def quiet_flower():
 
 class DropoutGrid(LocalGrid):
     """Nodes 1000 + i; ``offline[r]`` are not connected in round r; ``mute[r]`` are but never
-    answer the profile query; ``silent[r]`` answer it but never reply to training (they crash
-    mid-round); for ``unavailable[r]`` the SuperLink answers training with its Node
-    Unavailable error (their heartbeat expired).
+    report their round-r profile (neither in their round r - 1 train reply nor to a query);
+    ``silent[r]`` report it but never reply to training (they crash mid-round); for
+    ``unavailable[r]`` the SuperLink answers training with its Node Unavailable error (their
+    heartbeat expired).
 
-    The strategy lists the nodes for round r's profile query once round r - 1's train
-    messages are out (or at the start), so "connected in round r" means then.
+    "Connected in round r" means from the moment round r - 1's train messages are out.
     """
 
     def __init__(self, num_nodes, config, offline=None, mute=None, silent=None, unavailable=None):
@@ -58,6 +58,9 @@ class DropoutGrid(LocalGrid):
                 lost |= set(self.mute.get(server_round, ()))
             else:
                 self.trained = server_round
+                config = message.content["config"]
+                if node in self.mute.get(config.get("profile-round"), ()):
+                    del config["profile-round"]
                 lost |= set(self.silent.get(server_round, ()))
                 gone = set(self.unavailable.get(server_round, ()))
             if node not in lost | gone:

@@ -99,11 +99,12 @@ def test_user_policy_by_import_path_runs_a_round():
 
 
 class PushWatch(LocalGrid):
-    """Logs each message as the strategy pushes it; ``asked[r]``: round r's profiles asked."""
+    """Logs each message as the strategy pushes it; ``asked``: the rounds whose profiles were
+    asked for (in a train message or a query), ``queried``: those with a query."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.asked = set()
+        self.asked, self.queried = set(), set()
         self.pushed = []
 
     def push_messages(self, messages):
@@ -111,7 +112,10 @@ class PushWatch(LocalGrid):
         for message in messages:  # a grid pushes each message as it takes it
             self.pushed.append((message.metadata.message_type, int(message.metadata.group_id)))
             if message.metadata.message_type == "query.profile":
+                self.queried.add(int(message.metadata.group_id))
                 self.asked.add(int(message.metadata.group_id))
+            elif (ahead := message.content["config"].get("profile-round")) is not None:
+                self.asked.add(ahead)
             taken.append(message)
         return super().push_messages(taken)
 
@@ -129,18 +133,25 @@ def watch_aggregation(strategy, grid):
     return ahead
 
 
-def test_next_rounds_profiles_are_asked_once_this_rounds_train_messages_are_out():
+def test_next_rounds_profiles_come_in_this_rounds_train_replies():
     grid = PushWatch(scripted_client(), num_nodes=2)
     strategy = make_strategy()
-    ahead = watch_aggregation(strategy, grid)
     strategy.start(grid, initial_arrays(), num_rounds=3)
-    assert ahead == {1: True, 2: True, 3: False}  # nothing is asked after the last round
-    assert sorted(grid.asked) == [1, 2, 3]
-    for server_round in (1, 2):  # every device has its train message before the query
-        trains = [i for i, pushed in enumerate(grid.pushed) if pushed == ("train", server_round)]
-        assert len(trains) == 2
-        assert grid.pushed.index(("query.profile", server_round + 1)) > max(trains)
+    assert grid.queried == {1}  # one exchange a round after the first
+    train = [m for m in grid.sent if m.metadata.message_type == "train"]
+    asked = [(int(m.metadata.group_id), m.content["config"].get("profile-round")) for m in train]
+    assert sorted(asked, key=str) == [(1, 2), (1, 2), (2, 3), (2, 3), (3, None), (3, None)]
     assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
+
+
+def test_devices_whose_train_reply_lacks_the_profile_are_asked_for_it():
+    grid = PushWatch(scripted_client(carries_profiles=False), num_nodes=2)
+    strategy = make_strategy(StubPolicy())
+    strategy.start(grid, initial_arrays(), num_rounds=3)
+    assert grid.queried == {1, 2, 3}
+    carried = make_strategy(StubPolicy())
+    carried.start(PushWatch(scripted_client(), num_nodes=2), initial_arrays(), num_rounds=3)
+    assert [r.to_dict() for r in strategy.records] == [r.to_dict() for r in carried.records]
 
 
 class TwoPassWatch(PushWatch):
@@ -157,7 +168,7 @@ def test_a_grid_may_go_through_the_train_messages_twice():
     ahead = watch_aggregation(strategy, grid)
     strategy.start(grid, initial_arrays(), num_rounds=3)
     assert ahead == {1: True, 2: True, 3: False}
-    assert sorted(grid.asked) == [1, 2, 3]
+    assert grid.queried == {1}
     assert [grid.pushed.count(("train", r)) for r in (1, 2, 3)] == [2, 2, 2]
     assert [len(r.participants) for r in strategy.records] == [2, 2, 2]
 

@@ -49,19 +49,22 @@ def test_test_loss_falls(trained):
     assert losses[-1] < losses[0]
 
 
+def reports_of(grid, server_round):
+    """The profile reports of ``server_round``: query replies, or the last round's train replies."""
+    for reply in grid.replies:
+        kind, group = reply.metadata.message_type, int(reply.metadata.group_id)
+        queried = kind == "query.profile" and group == server_round
+        if queried or (
+            kind == "train" and group == server_round - 1 and "profile" in reply.content
+        ):
+            yield dict(reply.content["profile"])
+
+
 def test_clock_advances_by_the_schedulers_latencies(trained):
     _, num_params, strategy, grid, *_ = trained
     expected = []
     for server_round in range(1, ROUNDS + 1):
-        profiles = sorted(
-            (
-                dict(r.content["profile"])
-                for r in grid.replies
-                if r.metadata.message_type == "query.profile"
-                and int(r.metadata.group_id) == server_round
-            ),
-            key=lambda p: p["partition-id"],
-        )
+        profiles = sorted(reports_of(grid, server_round), key=lambda p: p["partition-id"])
         rates = [float(average_rate_bps(p["path-gain"])) for p in profiles]
         instance = Instance.from_dict(
             {

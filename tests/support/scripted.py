@@ -40,32 +40,39 @@ class StubPolicy:
         )
 
 
-def scripted_client(fail_train_on=()):
-    """Partition i reports distance 50(i+1) m and gradient i+1; BN mean 10(i+1)."""
+def scripted_client(fail_train_on=(), carries_profiles=True):
+    """Partition i reports distance 50(i+1) m and gradient i+1; BN mean 10(i+1).
+
+    A train reply carries the profile it is asked for, unless not ``carries_profiles``.
+    """
     app = ClientApp()
 
-    @app.query("profile")
-    def profile(msg, context):
+    def report(context):
         pid = int(context.node_config["partition-id"])
         compute = {"cpu-hz": 1e9, "cycles-per-sample": 1e6, "update-cycles": 1e4}
         gain = float(path_gain(50.0 * (pid + 1)))
-        report = ProfileReport(pid, 50, "cpu", gain, 1.0, 1.0, compute)
-        return Message(report.to_record(), reply_to=msg)
+        return ProfileReport(pid, 50, "cpu", gain, 1.0, 1.0, compute)
+
+    @app.query("profile")
+    def profile(msg, context):
+        return Message(report(context).to_record(), reply_to=msg)
 
     @app.train()
     def train(msg, context):
         pid = int(context.node_config["partition-id"])
         if pid in fail_train_on:
             raise RuntimeError("device lost")
-        batch = TrainInstruction.from_record(msg.content).batch_size
+        task = TrainInstruction.from_record(msg.content)
+        carried = task.profile_round is not None and carries_profiles
         content = train_reply_record(
             TRAIN_GRADIENT,
             {"w": np.full(2, pid + 1.0, np.float32)},
-            {BATCH_SIZE: batch, TRAIN_LOSS: float(pid), PARTITION_ID: pid},
+            {BATCH_SIZE: task.batch_size, TRAIN_LOSS: float(pid), PARTITION_ID: pid},
             buffers={
                 "bn.running_mean": np.full(2, 10.0 * (pid + 1), np.float32),
                 "bn.num_batches_tracked": np.array(1, np.int64),
             },
+            profile=report(context).fields() if carried else None,
         )
         return Message(content, reply_to=msg)
 
