@@ -5,11 +5,12 @@ sampling cursor (``sample-cursor``), so a device keeps no state; without one the
 kept in ``context.state``. With run-config ``inject-faults`` > 0 replies are corrupted at
 that rate (:mod:`client.faults`). With node config ``profile-on-start = true`` a device
 times its training step at the first profile query and reports the fitted compute profile,
-kept in ``context.state`` for the run.
+kept in ``context.state`` for the run. Each train reply names where the device ran.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,15 @@ def _node(context: Context) -> Node:
     return Node.from_context(context.node_config, context.run_config)
 
 
+def _place() -> str:
+    """Return where this device runs: its Ray node id in a Simulation Engine actor, or the host."""
+    if in_ray_worker():
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    return socket.gethostname()
+
+
 def _reply(
     msg: Message,
     node: Node,
@@ -69,14 +79,15 @@ def _reply(
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
 ) -> Message:
-    """Return ``node``'s reply to train message ``msg``.
+    """Return ``node``'s reply to train message ``msg``, naming where it ran (:func:`_place`).
 
     In a Simulation Engine actor (a Ray worker), Ray then carries the arrays' bytes out of
     band, unless run-config ``ray-zero-copy`` is false (:mod:`task.transport`).
     """
     if node.config["ray-zero-copy"] and in_ray_worker():
         enable_ray_transport(server=False)
-    return Message(train_reply_record(message_type, update, metrics, buffers), reply_to=msg)
+    content = train_reply_record(message_type, update, metrics, buffers, _place())
+    return Message(content, reply_to=msg)
 
 
 @app.query("profile")
