@@ -3,6 +3,8 @@
 Runs ``flwr run <app> local --stream`` against a private local SuperLink (see
 :mod:`cli.process.superlink`), follows ``rounds.jsonl`` to show each round, checks the run's final
 status (``flwr run --stream`` exits 0 even when the run failed) and stops the SuperLink.
+The simulation runs on a private Ray instance, or with ``--ray-address`` (or ``RAY_ADDRESS``)
+on an existing Ray cluster (:mod:`cli.process.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.errors import UsageError
 from cli.process.app_dir import build_app_dir, project_dir
 from cli.process.orphans import mark, stop_orphans, unmark
-from cli.process.superlink import LocalSuperLink, run_id_from_output
+from cli.process.ray_cluster import ray_address
+from cli.process.superlink import PRIVATE_RAY, LocalSuperLink, run_id_from_output
 from cli.progress import RoundsTail, round_line
 from server.results import ROUNDS_FILE, SUMMARY_FILE
 from task.config import KEYS, resolve_run_config
@@ -82,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         metavar="INT",
         help="CPU cores per simulated client (default: 1)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="run on the Ray cluster whose head is at HOST:PORT (auto: the last `ray start "
+        "--head` on this host; local: a private Ray) (default: $RAY_ADDRESS, else local)",
     )
     parser.add_argument(
         "--resume",
@@ -233,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
     from server.checkpoint import completed_rounds
 
     config = resume_config(args) if args.resume else run_config(args)
+    cluster = ray_address(args.ray_address)
     directory = Path(config["results-dir"])
     # A killed run's ServerApp may go on checkpointing rounds: stop it before anything else.
     if config["resume"] and (stopped := stop_orphans(directory)):
@@ -248,11 +258,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"nothing to resume: all {rounds} rounds are done; results in {directory}")
             return 0  # a run killed before its summary goes on to write it
         print(f"resuming after round {done} of {rounds}")
+    if cluster != PRIVATE_RAY:
+        print(f"on the Ray cluster at {cluster}")
     federation = f"num-supernodes={clients} client-resources-num-cpus={args.cpus_per_client}"
     return run_app(
         "feel simulate",
         config,
-        lambda directory: LocalSuperLink(directory / "superlink.log"),
+        lambda directory: LocalSuperLink(directory / "superlink.log", cluster),
         federation,
     )
 

@@ -6,11 +6,12 @@ kept in ``context.state``. With run-config ``inject-faults`` > 0 replies are cor
 that rate (:mod:`client.faults`). With node config ``profile-on-start = true`` a device
 times its training step at the first profile query and reports the fitted compute profile,
 kept in ``context.state`` for the run. A train message with ``profile-round`` gets the
-profile of that round in its reply as well.
+profile of that round in its reply as well. Each train reply names where the device ran.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,6 +80,15 @@ def _profile_report(node: Node, context: Context, server_round: int) -> dict[str
     return inject_profile(report, node.config, server_round)
 
 
+def _place() -> str:
+    """Return where this device runs: its Ray node id in a Simulation Engine actor, or the host."""
+    if in_ray_worker():
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    return socket.gethostname()
+
+
 def _reply(
     msg: Message,
     context: Context,
@@ -88,16 +98,17 @@ def _reply(
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
 ) -> Message:
-    """Return ``node``'s reply to train message ``msg``, with the profile it asks for.
+    """Return ``node``'s reply to train message ``msg``: the profile it asks for, the place.
 
-    In a Simulation Engine actor (a Ray worker), Ray then carries the arrays' bytes out of
-    band, unless run-config ``ray-zero-copy`` is false (:mod:`task.transport`).
+    The place is where the device ran (:func:`_place`). In a Simulation Engine actor (a Ray
+    worker), Ray then carries the arrays' bytes out of band, unless run-config
+    ``ray-zero-copy`` is false (:mod:`task.transport`).
     """
     if node.config["ray-zero-copy"] and in_ray_worker():
         enable_ray_transport(server=False)
     ahead = TrainInstruction.from_record(msg.content).profile_round
     report = None if ahead is None else _profile_report(node, context, ahead)
-    content = train_reply_record(message_type, update, metrics, buffers, report)
+    content = train_reply_record(message_type, update, metrics, buffers, report, _place())
     return Message(content, reply_to=msg)
 
 

@@ -12,8 +12,9 @@ if TYPE_CHECKING:  # the CLI reads results files without importing flwr
     from strategy import RoundRecord
 
 ROUNDS_FILE = "rounds.jsonl"
-# The keys of a row that depend on the machine, not on the run's config.
-WALL_KEYS = ("wall_time_s", "round_wall_time_s", "wall_phases_s")
+# The keys of a row that depend on the machine, not on the run's config: wall-clock times,
+# and where each device ran.
+WALL_KEYS = ("wall_time_s", "round_wall_time_s", "wall_phases_s", "places")
 SUMMARY_FILE = "summary.json"
 # The field of the probe set's training loss (:mod:`server.probe`), in rows that measure it.
 PROBE_METRIC = "probe_loss"
@@ -25,12 +26,14 @@ def round_row(
     wall_time_s: float,
     round_wall_time_s: float,
     wall_phases_s: Mapping[str, float],
+    places: Mapping[str, str],
 ) -> dict[str, Any]:
     """Return one line of ``rounds.jsonl``.
 
     The strategy's record, the test metrics, the wall-clock seconds since the ServerApp
     started (``wall_time_s``), those spent on this round (``round_wall_time_s``) and on
-    each of its phases (``wall_phases_s``, :class:`~strategy.phases.PhaseClock`).
+    each of its phases (``wall_phases_s``, :class:`~strategy.phases.PhaseClock`), and where
+    each participant ran by partition id (``places``: a Ray node id or a host name).
     """
     return {
         **record.to_dict(),
@@ -38,6 +41,7 @@ def round_row(
         "wall_time_s": wall_time_s,
         "round_wall_time_s": round_wall_time_s,
         "wall_phases_s": dict(wall_phases_s),
+        "places": dict(places),
     }
 
 

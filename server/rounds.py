@@ -73,6 +73,7 @@ class RoundWriter:
                 now - self.started,
                 now - self.last,
                 finished.phases,
+                finished.places,
             )
         )
         self.last = now

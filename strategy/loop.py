@@ -211,9 +211,9 @@ class FeelStrategy(OwnRoundLoop):
             due = eval_every.due(server_round, start_s, self.state.sim_time_s, last)
             metrics = result.evaluate(evaluate_fn, server_round, result.arrays, due)
             self.clock.mark("evaluate")
-            finished = FinishedRound(
-                record, result.arrays, metrics, self.state_dict(), self.clock.phases(), last
-            )
+            places = {str(u.partition_id): u.place for u in updates}
+            state, phases = self.state_dict(), self.clock.phases()
+            finished = FinishedRound(record, result.arrays, metrics, state, phases, places, last)
             for hook in round_hooks:
                 hook(finished)
         result.sim_time_s, result.records = self.state.sim_time_s, list(self.records)

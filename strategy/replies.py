@@ -39,10 +39,10 @@ def usable_updates(
         except ReplyError as exc:
             exclude(excluded, str(pid), node_id, str(exc))
             continue
-        update = DeviceUpdate(
-            node_id, pid, int(decoded.weight), decoded.train_loss, decoded.update, decoded.buffers
+        weight, loss = int(decoded.weight), decoded.train_loss
+        updates.append(
+            DeviceUpdate(node_id, pid, weight, loss, decoded.update, decoded.buffers, decoded.place)
         )
-        updates.append(update)
     layouts = Counter(frozenset(u.arrays) for u in updates)
     common = layouts.most_common(1)[0][0] if updates else frozenset()
     for u in updates:

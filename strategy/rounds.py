@@ -59,7 +59,7 @@ class RoundPlan:
 
 @dataclass(frozen=True)
 class DeviceUpdate:
-    """One device's checked train reply."""
+    """One device's checked train reply, and where the device says it ran."""
 
     node_id: int
     partition_id: int
@@ -67,6 +67,7 @@ class DeviceUpdate:
     loss: float
     arrays: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]
+    place: str
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class FinishedRound:
         The loop's state after the round (:meth:`TrainingState.to_dict`).
     phases
         Wall-clock seconds of the round's phases (:class:`strategy.phases.PhaseClock`).
+    places
+        Where each participant ran, by partition id (:func:`task.protocol.reply_place`).
     last
         Whether the run stops after this round.
     """
@@ -188,6 +191,7 @@ class FinishedRound:
     metrics: MetricRecord | None
     state: dict[str, Any]
     phases: dict[str, float]
+    places: dict[str, str]
     last: bool
 
 

@@ -19,8 +19,9 @@ message type       server -> device                device -> server
 Every train message carries the model to start from (``arrays``) and the device's sampling
 cursor, so that a device keeps no state. With ``profile-round`` in it, the reply also carries
 the device's ``profile`` for that round (the next), as a ``query.profile`` reply would: a
-round then needs one exchange with the devices instead of two. Record and metric keys are
-defined here once.
+round then needs one exchange with the devices instead of two. Each train reply names where
+the device ran (``placement``), which the server records, bounded (:func:`reply_place`).
+Record and metric keys are defined here once.
 Below 32 bits a gradient or a model update travels encoded (:mod:`task.codec`): per tensor
 its packed levels and its floats, whose bits are the s of Eq. (10); the server decodes them
 here.
@@ -68,6 +69,9 @@ BATCH_SIZE, NUM_EXAMPLES, TRAIN_LOSS, PARTITION_ID = (
     "train-loss",
     "partition-id",
 )
+# Record of a train reply naming where the device ran (a Ray node id, or a host name), its
+# key, the characters of it that the server keeps, and what it records for none or a bad one.
+PLACEMENT, PLACE, PLACE_CHARS, UNKNOWN_PLACE = "placement", "place", 64, "unknown"
 # Profile keys of every report, and those that must be whole numbers.
 PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")
 PROFILE_INTEGERS = ("partition-id", "num-examples")
@@ -268,12 +272,13 @@ def train_reply_record(
     metrics: Mapping[str, Any],
     buffers: Mapping[str, np.ndarray] | None = None,
     profile: Mapping[str, Any] | None = None,
+    place: str | None = None,
 ) -> RecordDict:
     """Return the content of a device's reply to a train message of ``message_type``.
 
     ``update`` holds plain arrays, or :class:`~task.codec.EncodedTensor` values (an update
     sent below 32 bits), which go into :func:`encoded_records`; ``profile`` is the report
-    asked for with ``profile-round``.
+    asked for with ``profile-round``, ``place`` names where the device ran.
     """
     encoded = any(isinstance(value, EncodedTensor) for value in update.values())
     content = (
@@ -284,7 +289,22 @@ def train_reply_record(
     content[METRICS] = MetricRecord(dict(metrics))
     if profile is not None:
         content[PROFILE] = ConfigRecord(dict(profile))
+    if place is not None:
+        content[PLACEMENT] = ConfigRecord({PLACE: place})
     return RecordDict(content)
+
+
+def reply_place(content: RecordDict) -> str:
+    """Return where a reply says its device ran: up to ``PLACE_CHARS`` printable characters.
+
+    A device is not trusted: anything but a non-empty printable string is ``UNKNOWN_PLACE``.
+    """
+    record = content.get(PLACEMENT)
+    place = record.get(PLACE) if isinstance(record, ConfigRecord) else None
+    if not isinstance(place, str):
+        return UNKNOWN_PLACE
+    place = place[:PLACE_CHARS]
+    return place if place and place.isprintable() else UNKNOWN_PLACE
 
 
 @dataclass(frozen=True)
@@ -305,6 +325,8 @@ class TrainReply:
         The training loss.
     bits
         Bits per element the update was sent with (32: plain float32).
+    place
+        Where the device says it ran (:func:`reply_place`).
     """
 
     update: dict[str, np.ndarray]
@@ -312,6 +334,7 @@ class TrainReply:
     weight: float
     train_loss: float
     bits: int = FULL_PRECISION_BITS
+    place: str = UNKNOWN_PLACE
 
     @classmethod
     def from_record(cls, content: RecordDict, message_type: str) -> TrainReply:
@@ -332,7 +355,7 @@ class TrainReply:
             update = _decoded(_record(content, key, ArrayRecord), key)
         has_buffers = BUFFERS in content
         buffers = _decoded(_record(content, BUFFERS, ArrayRecord), BUFFERS) if has_buffers else {}
-        return cls(update, buffers, weight, float(loss), bits)
+        return cls(update, buffers, weight, float(loss), bits, reply_place(content))
 
 
 def _record(content: RecordDict, key: str, kind: type) -> Any:

@@ -4,7 +4,8 @@
 one it starts running (Flower 1.42 notes, facts 4 and 7). Here the SuperLink is started by
 us, from a neutral working directory, with runtime dependency installation disabled, on free
 ports that ``flwr`` is pointed at through ``FLWR_LOCAL_SUPERLINK_HTTP_API_PORT`` and
-``FLWR_LOCAL_CONTROL_API_PORT``; its whole process group is killed on exit.
+``FLWR_LOCAL_CONTROL_API_PORT``; its whole process group is killed on exit. Its simulations
+run on the Ray cluster named by ``RAY_ADDRESS`` in its environment (:mod:`cli.process.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from types import TracebackType
 from typing import IO, Any
 
 CONNECTION = "local"
+# The RAY_ADDRESS that makes ``ray.init()`` start a private Ray instance.
+PRIVATE_RAY = "local"
 _RUN_STARTED = re.compile(r"Successfully started run (\d+)")
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -73,11 +76,14 @@ class LocalSuperLink:
     ----------
     log_file
         Where the SuperLink writes its log.
+    ray_address
+        ``RAY_ADDRESS`` of its simulations: ``local`` (a private Ray, whatever else runs on
+        the host) or the ``HOST:PORT`` of an existing Ray cluster.
     """
 
     connection = CONNECTION
 
-    def __init__(self, log_file: Path) -> None:
+    def __init__(self, log_file: Path, ray_address: str = PRIVATE_RAY) -> None:
         self.log_file = Path(log_file)
         self.home = Path(tempfile.mkdtemp(prefix="feel-flwr-"))
         self.http_port, self.control_port = free_ports(2)
@@ -89,6 +95,7 @@ class LocalSuperLink:
             "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+            "RAY_ADDRESS": ray_address,
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         }
         self.process: subprocess.Popen | None = None

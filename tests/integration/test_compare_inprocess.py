@@ -4,6 +4,7 @@ import json
 
 from cli.compare.runner import is_complete
 from cli.main import main
+from server.results import WALL_KEYS
 
 
 def grid(tmp_path, *extra):
@@ -35,7 +36,7 @@ def test_finished_runs_are_not_redone_and_a_changed_config_is(tmp_path):
 
 
 def test_runs_in_parallel_jobs_give_the_rounds_of_one_job(tmp_path):
-    wall = ("wall_time_s", "round_wall_time_s", "wall_phases_s", "results-dir")
+    wall = (*WALL_KEYS, "results-dir")
 
     def rounds(directory, *extra):
         argv = ["compare", "--schemes", "proposed,full", "--clients", "2", "--partitions",

@@ -16,6 +16,7 @@ import pytest
 from support.paths import TESTS
 
 from cli.compare.runner import run_inprocess
+from server.results import WALL_KEYS
 from task.config import resolve_run_config
 
 GOLDEN = TESTS / "data" / "golden"
@@ -27,7 +28,6 @@ SCHEMES = {
     "individual": {"scheme": "individual"},
 }
 EXACT = ("batch_sizes", "uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
-WALL_CLOCK = ("wall_time_s", "round_wall_time_s", "wall_phases_s")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -47,7 +47,7 @@ def test_seeded_run_matches_the_recorded_rounds(tmp_path, name):
     for row, expected in zip(rows, golden, strict=True):
         for field in EXACT:
             assert row[field] == expected[field], (row["round"], field)
-        others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_CLOCK)}
+        others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_KEYS)}
         assert set(others) | set(EXACT) == set(expected)
         for field, value in others.items():
             if isinstance(value, float):

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import socket
 
 import pytest
 from support.fake_grid import LocalGrid
@@ -44,6 +45,7 @@ def test_results_directory_files(tmp_path):
     assert list(phases) == ["query", "schedule", "train", "aggregate", "evaluate"]
     assert all(s >= 0 for s in phases.values())
     assert sum(phases.values()) <= rows[1]["round_wall_time_s"]
+    assert rows[1]["places"] == dict.fromkeys(("0", "1", "2"), socket.gethostname()[:64])
     summary = json.loads((directory / "summary.json").read_text())
     assert summary["config"]["results-dir"] == str(directory)
     assert summary["final_test_accuracy"] == rows[-1]["test_accuracy"]

@@ -40,7 +40,8 @@ def write_two_rounds(directory):
     writer = ResultsWriter(directory)
     for i in (1, 2):
         metrics = {"test_loss": 1.0 / i, "test_accuracy": 0.4 * i}
-        writer.append_round(round_row(record(i, 0.5 * i), metrics, 3.0 * i, 2.5, {"train": 2.0}))
+        row = round_row(record(i, 0.5 * i), metrics, 3.0 * i, 2.5, {"train": 2.0}, {"0": "h"})
+        writer.append_round(row)
     return writer
 
 
