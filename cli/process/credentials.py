@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 VALID_DAYS = 30
-# Subject alternative names of the server certificate: the loopback host only.
-SERVER_NAMES = ("localhost",)
-SERVER_ADDRESSES = ("127.0.0.1",)
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -80,9 +79,14 @@ def _certificate(
     issuer: x509.Name | None,
     signer: ec.EllipticCurvePrivateKey,
     *,
-    ca: bool,
+    addresses: Sequence[str] = (),
 ) -> x509.Certificate:
-    """Sign a certificate for ``subject``; ``issuer=None`` makes it self-signed."""
+    """Sign a certificate for ``subject``.
+
+    ``issuer=None`` makes it a self-signed CA; otherwise it is a server certificate whose
+    subject alternative names are ``localhost`` and the IP ``addresses``.
+    """
+    ca = issuer is None
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = datetime.datetime.now(datetime.UTC)
     builder = (
@@ -96,19 +100,24 @@ def _certificate(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
-        names = [x509.DNSName(host) for host in SERVER_NAMES]
-        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVER_ADDRESSES]
+        names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in addresses]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return builder.sign(signer, hashes.SHA256())
 
 
-def make_tls_files(directory: Path) -> TlsFiles:
-    """Write a fresh CA and a server certificate for localhost / 127.0.0.1 into ``directory``."""
+def make_tls_files(directory: Path, host: str = LOOPBACK) -> TlsFiles:
+    """Write a fresh CA and a server certificate into ``directory``.
+
+    The certificate names localhost, 127.0.0.1 (where the SuperLink's own SuperExec dials it)
+    and the IP address ``host`` that SuperNodes dial.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(directory / "ca.crt", directory / "server.pem", directory / "server.key")
     ca_key, server_key = _new_key(), _new_key()
-    ca_cert = _certificate("feel deploy-local CA", ca_key, None, ca_key, ca=True)
-    server_cert = _certificate("localhost", server_key, ca_cert.subject, ca_key, ca=False)
+    addresses = tuple(dict.fromkeys((LOOPBACK, host)))  # in order, once each
+    ca_cert = _certificate("feel deploy-local CA", ca_key, None, ca_key)
+    server_cert = _certificate(host, server_key, ca_cert.subject, ca_key, addresses=addresses)
     files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
     _write_key_pem(server_key, files.server_key)

@@ -1,4 +1,4 @@
-"""A Flower deployment on this machine: one SuperLink and N SuperNodes on 127.0.0.1.
+"""A Flower deployment on this machine: one SuperLink and N SuperNodes, on 127.0.0.1 by default.
 
 The SuperLink runs in deployment mode (no ``--simulation``): ``--insecure``, or TLS with a
 CA and server certificate made for the run plus SuperNode authentication (each node's key
@@ -6,13 +6,16 @@ registered with ``flwr supernode register``). Every SuperNode has its own Runtim
 node config (a TOML file) and FLWR_HOME, as a device host would; runtime dependency
 installation stays off on both sides (Flower 1.42 notes, Sec. 3). Every process is started
 in a session of its own and stopped by PID with its whole process tree.
+
+Each process can be started through a command prefix, such as ``ip netns exec NS``, with
+the SuperLink at another address than 127.0.0.1: that is how the tests put the SuperLink and
+every SuperNode in a network stack of its own (``tests/support/netns.py``).
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import ssl
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +25,13 @@ from typing import Any
 
 import tomli_w
 
-from cli.process.credentials import NodeKey, TlsFiles, make_node_key, make_tls_files
+from cli.process.credentials import (
+    LOOPBACK,
+    NodeKey,
+    TlsFiles,
+    make_node_key,
+    make_tls_files,
+)
 from cli.process.superlink import LocalSuperLink, executable, free_ports, healthy, kill_trees
 from client.shard import CACHE_ENV
 
@@ -44,26 +53,32 @@ class SuperNode:
         Position in :attr:`LocalDeployment.nodes`.
     port
         Its Runtime API port on 127.0.0.1.
+    superlink
+        The SuperLink address it dials, ``HOST:PORT``.
     config_file
         Its node config, a TOML file.
     log_file
         Where its output goes.
     key
         Its authentication key pair (secure deployments only).
+    prefix
+        The command prefix it is started with (e.g. ``ip netns exec NS``); none by default.
     process
         The running ``flower-supernode``, if started.
     """
 
     index: int
     port: int
+    superlink: str
     config_file: Path
     log_file: Path
     key: NodeKey | None = None
+    prefix: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
 
 
 class LocalDeployment(LocalSuperLink):
-    """Context manager: a deployment SuperLink and SuperNodes on loopback.
+    """Context manager: a deployment SuperLink and SuperNodes, on loopback by default.
 
     Entering starts the SuperLink, writes the ``flwr`` connection to its FLWR_HOME, registers
     the node keys (secure), starts every SuperNode and waits until all are online. Leaving
@@ -77,32 +92,55 @@ class LocalDeployment(LocalSuperLink):
         One node config per SuperNode (``partition-id``, ``num-partitions``, ...).
     secure
         TLS and SuperNode authentication instead of ``--insecure``.
+    host
+        The SuperLink's IP address, which SuperNodes and ``flwr`` dial and its certificate
+        names. At any other than 127.0.0.1 the SuperLink listens on all its host's addresses
+        (``--host=0.0.0.0``), as on an edge server.
+    prefix
+        Command prefix of the SuperLink and ``flwr`` (see ``LocalSuperLink``).
     """
 
     connection = "deployment"
 
     def __init__(
-        self, directory: Path, node_configs: Sequence[Mapping[str, Any]], secure: bool = False
+        self,
+        directory: Path,
+        node_configs: Sequence[Mapping[str, Any]],
+        secure: bool = False,
+        host: str = LOOPBACK,
+        prefix: Sequence[str] = (),
     ) -> None:
-        super().__init__(directory / "superlink.log")
+        super().__init__(directory / "superlink.log", prefix=prefix)
         self.env[SUPEREXEC_POLL_ENV] = str(SUPEREXEC_POLL_S)
         self.directory = Path(directory)
-        self.tls: TlsFiles | None = make_tls_files(self.home / "tls") if secure else None
+        self.host = host
+        self.tls: TlsFiles | None = make_tls_files(self.home / "tls", host) if secure else None
         self.nodes: list[SuperNode] = []
         for config in node_configs:
             self.add_node(config)
 
     @property
     def address(self) -> str:
-        """The SuperLink's address, ``127.0.0.1:<port>``."""
-        return f"127.0.0.1:{self.http_port}"
+        """The SuperLink's address, ``<host>:<port>``."""
+        return f"{self.host}:{self.http_port}"
 
-    def add_node(self, node_config: Mapping[str, Any]) -> SuperNode:
-        """Add a SuperNode (not started, not registered) with its own port and key."""
+    def add_node(
+        self,
+        node_config: Mapping[str, Any],
+        prefix: Sequence[str] = (),
+        superlink: str | None = None,
+    ) -> SuperNode:
+        """Add a SuperNode (not started, not registered) with its own port and key.
+
+        It is started through the command ``prefix`` and dials ``superlink`` (default: the
+        SuperLink's :attr:`address`).
+        """
         index = len(self.nodes)
         node = SuperNode(
             index=index,
             port=free_ports(1)[0],
+            superlink=superlink or self.address,
+            prefix=tuple(prefix),
             config_file=self.directory / f"node-{index}.toml",
             log_file=self.directory / f"supernode-{index}.log",
             key=make_node_key(self.home / "keys", f"node-{index}") if self.tls else None,
@@ -113,7 +151,7 @@ class LocalDeployment(LocalSuperLink):
         return node
 
     def command(self) -> list[str]:
-        """Return the ``flower-superlink`` command line (deployment mode, loopback only)."""
+        """Return the ``flower-superlink`` command line (deployment mode)."""
         if self.tls is None:
             security = ["--insecure"]
         else:
@@ -126,7 +164,7 @@ class LocalDeployment(LocalSuperLink):
         return [
             executable("flower-superlink"),
             *security,
-            "--host=127.0.0.1",
+            f"--host={self.host if self.host == LOOPBACK else '0.0.0.0'}",
             f"--port={self.http_port}",
             f"--database={self.home / 'state.db'}",
             "--disable-runtime-dependency-installation",
@@ -135,9 +173,8 @@ class LocalDeployment(LocalSuperLink):
 
     def healthy(self) -> bool:
         """Return whether the SuperLink answers its health endpoint (over TLS if secure)."""
-        if self.tls is None:
-            return healthy(self.http_port)
-        return healthy(self.http_port, ssl.create_default_context(cafile=str(self.tls.ca_cert)))
+        cafile = None if self.tls is None else self.tls.ca_cert
+        return healthy(self.http_port, cafile, self.prefix)
 
     def start(self) -> None:
         """Start the SuperLink, point ``flwr`` at it, start the SuperNodes, wait for them.
@@ -204,14 +241,14 @@ class LocalDeployment(LocalSuperLink):
         return [
             executable("flower-supernode"),
             *security,
-            f"--superlink={self.address}",
+            f"--superlink={node.superlink}",
             "--host=127.0.0.1",
             f"--port={node.port}",
             f"--node-config={node.config_file}",
         ]
 
     def start_node(self, index: int) -> subprocess.Popen:
-        """Start SuperNode ``index`` in a session of its own, with its own FLWR_HOME.
+        """Start SuperNode ``index`` through its prefix, own session, own FLWR_HOME.
 
         Its ClientApp processes keep the device's examples in that home
         (:mod:`client.shard`), as a device host keeps its own data.
@@ -221,7 +258,7 @@ class LocalDeployment(LocalSuperLink):
         home.mkdir(parents=True, exist_ok=True)
         with node.log_file.open("a") as log:
             node.process = subprocess.Popen(
-                self.node_command(node),
+                [*node.prefix, *self.node_command(node)],
                 cwd=home,
                 env={**self.env, "FLWR_HOME": str(home), CACHE_ENV: str(home / "cache")},
                 stdout=log,

@@ -36,6 +36,11 @@ PRIVATE_RAY = "local"
 _RUN_STARTED = re.compile(r"Successfully started run (\d+)")
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+# healthy() through a command prefix: argv is the port and, over TLS, the CA file.
+_HEALTH_PROBE = (
+    "import sys; from cli.process.superlink import healthy; "
+    "sys.exit(not healthy(int(sys.argv[1]), *sys.argv[2:]))"
+)
 
 
 def executable(name: str) -> str:
@@ -58,8 +63,18 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def healthy(port: int, tls: ssl.SSLContext | None = None) -> bool:
-    """Return whether the SuperLink on ``port`` answers its health endpoint (HTTPS with ``tls``)."""
+def healthy(port: int, cafile: Path | str | None = None, prefix: Sequence[str] = ()) -> bool:
+    """Return whether the SuperLink on ``port`` answers its health endpoint.
+
+    Over HTTPS trusting the CA in ``cafile`` if given. With a command ``prefix`` (another
+    network stack, e.g. ``ip netns exec NS``) the check runs in a process started through it.
+    """
+    if prefix:
+        probe = [*prefix, sys.executable, "-c", _HEALTH_PROBE, str(port)]
+        probe += [str(cafile)] if cafile is not None else []
+        done = subprocess.run(probe, capture_output=True, check=False, timeout=STARTUP_TIMEOUT_S)
+        return done.returncode == 0
+    tls = None if cafile is None else ssl.create_default_context(cafile=str(cafile))
     scheme = "http" if tls is None else "https"
     url = f"{scheme}://127.0.0.1:{port}/health"
     try:
@@ -79,12 +94,18 @@ class LocalSuperLink:
     ray_address
         ``RAY_ADDRESS`` of its simulations: ``local`` (a private Ray, whatever else runs on
         the host) or the ``HOST:PORT`` of an existing Ray cluster.
+    prefix
+        Command prefix of the SuperLink and of ``flwr``, e.g. ``ip netns exec NS`` to run
+        them in another network stack; none by default.
     """
 
     connection = CONNECTION
 
-    def __init__(self, log_file: Path, ray_address: str = PRIVATE_RAY) -> None:
+    def __init__(
+        self, log_file: Path, ray_address: str = PRIVATE_RAY, prefix: Sequence[str] = ()
+    ) -> None:
         self.log_file = Path(log_file)
+        self.prefix = tuple(prefix)
         self.home = Path(tempfile.mkdtemp(prefix="feel-flwr-"))
         self.http_port, self.control_port = free_ports(2)
         self.env = {
@@ -135,10 +156,10 @@ class LocalSuperLink:
 
     def healthy(self) -> bool:
         """Return whether the SuperLink answers its health endpoint."""
-        return healthy(self.http_port)
+        return healthy(self.http_port, prefix=self.prefix)
 
     def start(self) -> None:
-        """Start :meth:`command` as the leader of a new process group.
+        """Start :meth:`command` (after the prefix) as the leader of a new process group.
 
         Raises
         ------
@@ -147,7 +168,7 @@ class LocalSuperLink:
         """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            self.command(),
+            [*self.prefix, *self.command()],
             cwd=self.home,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -168,7 +189,7 @@ class LocalSuperLink:
     def flwr(self, *args: str, stdout: IO[Any] | int | None = None) -> subprocess.Popen:
         """Start ``flwr *args`` against this SuperLink, from its neutral working directory."""
         child = subprocess.Popen(
-            [executable("flwr"), *args],
+            [*self.prefix, executable("flwr"), *args],
             cwd=self.home,
             env=self.env,
             stdout=stdout,

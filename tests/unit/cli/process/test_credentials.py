@@ -29,6 +29,16 @@ def test_server_certificate_is_for_loopback_and_signed_by_the_ca(tmp_path):
     assert files.server_key.stat().st_mode & 0o077 == 0
 
 
+def test_server_certificate_also_names_the_address_supernodes_dial(tmp_path):
+    files = make_tls_files(tmp_path, "10.231.64.1")
+    server = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("127.0.0.1"),  # where the SuperLink's own SuperExec dials it
+        ipaddress.ip_address("10.231.64.1"),
+    ]
+
+
 def test_node_key_is_an_openssh_p384_pair(tmp_path):
     pair = make_node_key(tmp_path, "node-0")
     private = load_ssh_private_key(pair.private.read_bytes(), None)
@@ -60,3 +70,19 @@ def test_commands_use_loopback_only_and_the_run_credentials(tmp_path, secure):
     finally:
         deployment.stop()
     assert not deployment.home.exists()  # credentials go with FLWR_HOME
+
+
+def test_a_superlink_at_another_address_listens_on_all_and_nodes_dial_it(tmp_path):
+    prefix = ["ip", "netns", "exec", "link"]
+    deployment = LocalDeployment(tmp_path, [], True, host="10.231.64.1", prefix=prefix)
+    try:
+        config = {"partition-id": 0, "num-partitions": 1}
+        node = deployment.add_node(config, ["ip", "netns", "exec", "node"])
+        elsewhere = deployment.add_node(config, superlink="10.231.64.9:1")
+        assert "--host=0.0.0.0" in deployment.command()
+        assert deployment.prefix == tuple(prefix) and node.prefix == ("ip", "netns", "exec", "node")
+        assert f"--superlink=10.231.64.1:{deployment.http_port}" in deployment.node_command(node)
+        assert "--superlink=10.231.64.9:1" in deployment.node_command(elsewhere)
+        assert elsewhere.prefix == ()
+    finally:
+        deployment.stop()
