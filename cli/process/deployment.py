@@ -151,7 +151,12 @@ class LocalDeployment(LocalSuperLink):
         return node
 
     def command(self) -> list[str]:
-        """Return the ``flower-superlink`` command line (deployment mode)."""
+        """Return the ``flower-superlink`` command line (deployment mode).
+
+        Its state stays in memory (no ``--database``): the deployment serves one run and is
+        gone afterwards, and SQLite's writes on every message add to each round (see
+        docs/performance.md).
+        """
         if self.tls is None:
             security = ["--insecure"]
         else:
@@ -166,7 +171,6 @@ class LocalDeployment(LocalSuperLink):
             *security,
             f"--host={self.host if self.host == LOOPBACK else '0.0.0.0'}",
             f"--port={self.http_port}",
-            f"--database={self.home / 'state.db'}",
             "--disable-runtime-dependency-installation",
             f"--log-file={self.log_file}",
         ]
