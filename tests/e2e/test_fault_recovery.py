@@ -15,9 +15,12 @@ from support.simulate import command, rows, simulate
 
 from cli.process import orphans
 
-# Seed 3 at rate 0.3 injects, over 3 devices and 3 rounds: a ClientApp exception and a wrong
-# batch size in round 1, a NaN gradient and a negative profile number in round 3.
-RUN = ["--clients", "3", "--rounds", "3", "--inject-faults", "0.3", "--seed", "3"]
+# Seed 3 at rate 0.3 injects, over 3 devices and the first 3 rounds: a ClientApp exception and
+# a wrong batch size in round 1, a NaN gradient and a negative profile number in round 3.
+RUN = ["--clients", "3", "--inject-faults", "0.3", "--seed", "3"]
+# Rounds of the killed run: it is killed after round 2, and its ServerApp goes on until it is
+# frozen, a round or two later; the rounds after that are left to the resumed run.
+ROUNDS = 8
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,15 +63,16 @@ def test_killed_run_resumes_to_the_same_result_whatever_the_workers(tmpdir):
     """Two runs of the same config: 2 Ray actors (1 CPU per client on 2 cores), and 1 actor
     killed with SIGKILL after round 2 and resumed; same rows (but wall times), same model."""
     reference = Path(tmpdir) / "reference"
-    done = simulate(tmpdir, *RUN, "--cpus-per-client", "1", "--results-dir", str(reference))
+    run = [*RUN, "--rounds", str(ROUNDS)]
+    done = simulate(tmpdir, *run, "--cpus-per-client", "1", "--results-dir", str(reference))
     assert done.returncode == 0, done.stdout + done.stderr
     reasons = [reason for row in rows(reference) for reason in row["excluded"].values()]
     assert "error: injected fault: training failed on partition 0" in reasons
-    assert [row["participants"] for row in rows(reference)] == [[2], [0, 1, 2], [1]]
+    assert [row["participants"] for row in rows(reference)][:3] == [[2], [0, 1, 2], [1]]
 
     directory = Path(tmpdir) / "killed"
     env = {**os.environ, "TMPDIR": tmpdir}
-    argv = command(*RUN, "--cpus-per-client", "2", "--results-dir", str(directory))
+    argv = command(*run, "--cpus-per-client", "2", "--results-dir", str(directory))
     cli = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (directory / "rounds.jsonl").is_file() or len(rows(directory)) < 2:
@@ -81,12 +85,15 @@ def test_killed_run_resumes_to_the_same_result_whatever_the_workers(tmpdir):
     flwr_home = json.loads((directory / orphans.MARKER_FILE).read_text())["flwr_home"]
     frozen = freeze(flwr_home)
     assert frozen and strays(tmpdir, frozen) == {}
-    assert json.loads(np.load(directory / "checkpoint.npz")["state"].tobytes())["round"] == 2
-    assert rows(directory) == rows(reference)[:2]  # 1 actor computes what 2 actors did
+    done_rounds = json.loads(np.load(directory / "checkpoint.npz")["state"].tobytes())["round"]
+    assert 2 <= done_rounds < ROUNDS
+    written = rows(directory)  # the row of the checkpointed round may not be written yet
+    assert len(written) in (done_rounds - 1, done_rounds)
+    assert written == rows(reference)[: len(written)]  # 1 actor computes what 2 did
 
     done = simulate(tmpdir, "--resume", str(directory), "--cpus-per-client", "2")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "resuming after round 2 of 3" in done.stdout
+    assert f"resuming after round {done_rounds} of {ROUNDS}" in done.stdout
     assert_same_run(directory, reference)
     assert processes_mentioning(tmpdir) == {}
 
