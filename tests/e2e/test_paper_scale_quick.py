@@ -21,7 +21,7 @@ def first_time(rows, target):
 
 
 def paper_scale(tmp_path):
-    command = [sys.executable, "-m", "cli.main", "paper-scale", "--quick", "--jobs", "2"]
+    command = [sys.executable, "-m", "cli.main", "paper-scale", "--quick"]
     command += ["--results-dir", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
