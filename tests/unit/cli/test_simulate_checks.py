@@ -5,22 +5,13 @@ import signal
 
 import pytest
 from support.processes import mark_killed, spawn
+from support.usage import fails_up_front
 
 from cli import simulate
 from cli.main import main
 from cli.process import orphans
 from server import checkpoint as ckpt
 from task.config import resolve_run_config
-
-
-def fails_up_front(argv, tmp_path, capsys):
-    """Run ``feel simulate argv``; return its one-line error (exit 2, nothing written)."""
-    out = tmp_path / "out"
-    assert main(["simulate", "--results-dir", str(out), *argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("feel simulate: error: ")
-    assert not out.exists()
-    return err.removeprefix("feel simulate: error: ")
 
 
 @pytest.mark.parametrize(

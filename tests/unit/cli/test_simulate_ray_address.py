@@ -3,21 +3,11 @@
 import socket
 
 import pytest
+from support.usage import fails_up_front
 
-from cli.main import main
 from cli.process import ray_cluster
 from cli.process.ray_cluster import ray_address
 from cli.process.superlink import LocalSuperLink, free_ports
-
-
-def fails_up_front(argv, tmp_path, capsys):
-    """Run ``feel simulate argv``; return its one-line error (exit 2, nothing written)."""
-    out = tmp_path / "out"
-    assert main(["simulate", "--results-dir", str(out), *argv]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("feel simulate: error: ")
-    assert not out.exists()
-    return err.removeprefix("feel simulate: error: ")
 
 
 @pytest.fixture
