@@ -292,7 +292,8 @@ def run_app(
     Returns
     -------
     int
-        0 when the run completed, 1 when it failed.
+        0 when the run completed, 1 when it failed or the processes did not start (one
+        line says why).
     """
     console = Console(soft_wrap=True)
     directory = _prepare_results_dir(config)
@@ -310,7 +311,11 @@ def run_app(
         link = open_link(directory)
         mark(directory, link.home)  # before it starts: see cli.process.orphans
         stack.callback(unmark, directory)
-        stack.enter_context(link)
+        try:
+            stack.enter_context(link)
+        except RuntimeError as exc:  # a SuperLink or SuperNode that did not start (stopped)
+            console.print(f"[red]{command}: {exc}[/red]", highlight=False)
+            return 1
         log = stack.enter_context((directory / LOG_FILE).open("w"))
         flwr_run = link.start_run(app, directory / RUN_CONFIG_FILE, federation, log)
         _follow(flwr_run, directory, config["num-server-rounds"], console)
