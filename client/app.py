@@ -93,6 +93,7 @@ def _reply(
     msg: Message,
     context: Context,
     node: Node,
+    profile_round: int | None,
     message_type: str,
     update: Mapping[str, np.ndarray] | Mapping[str, EncodedTensor],
     metrics: Mapping[str, Any],
@@ -100,14 +101,14 @@ def _reply(
 ) -> Message:
     """Return ``node``'s reply to train message ``msg``: the profile it asks for, the place.
 
-    The place is where the device ran (:func:`_place`). In a Simulation Engine actor (a Ray
-    worker), Ray then carries the arrays' bytes out of band, unless run-config
-    ``ray-zero-copy`` is false (:mod:`task.transport`).
+    The profile is that of ``profile_round`` (none: no profile). The place is where the
+    device ran (:func:`_place`). In a Simulation Engine actor (a Ray worker), Ray then carries
+    the arrays' bytes out of band, unless run-config ``ray-zero-copy`` is false
+    (:mod:`task.transport`).
     """
     if node.config["ray-zero-copy"] and in_ray_worker():
         enable_ray_transport(server=False)
-    ahead = TrainInstruction.from_record(msg.content).profile_round
-    report = None if ahead is None else _profile_report(node, context, ahead)
+    report = None if profile_round is None else _profile_report(node, context, profile_round)
     content = train_reply_record(message_type, update, metrics, buffers, report, _place())
     return Message(content, reply_to=msg)
 
@@ -146,7 +147,9 @@ def train(msg: Message, context: Context) -> Message:
     bits = int(task.gradient_bits or node.config["gradient-bits"])
     sent = sent_gradient(node, result.grads, bits, task.server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round)
-    return _reply(msg, context, node, TRAIN_GRADIENT, sent, metrics, result.buffers)
+    return _reply(
+        msg, context, node, task.profile_round, TRAIN_GRADIENT, sent, metrics, result.buffers
+    )
 
 
 @app.train("epoch")
@@ -178,4 +181,4 @@ def train_epoch(msg: Message, context: Context) -> Message:
         bits, server_round = task.model_bits, task.server_round
         sent, buffers = sent_model(node, sent, buffers, received, bits, server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round, NUM_EXAMPLES)
-    return _reply(msg, context, node, TRAIN_EPOCH, sent, metrics, buffers)
+    return _reply(msg, context, node, task.profile_round, TRAIN_EPOCH, sent, metrics, buffers)

@@ -189,9 +189,7 @@ class FeelStrategy(OwnRoundLoop):
             messages = self._train_messages(plan, shared, server_round + 1 if ahead else None)
             self.clock.mark("schedule")
             sent = Exchange.push(grid, messages)
-            asked = None
-            if ahead:
-                asked = self.profiles.ask(grid, server_round + 1, carriers=plan.node_ids)
+            asked = self.profiles.ask(grid, server_round + 1, plan.node_ids) if ahead else None
             replies = sent.receive(timeout)
             if asked is not None:
                 self.profiles.carry(asked, replies)

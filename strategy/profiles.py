@@ -36,16 +36,13 @@ class ProfileQueryOut:
     ----------
     node_ids
         The nodes sent a ``query.profile`` (on ``exchange``).
-    carriers
-        The nodes whose train reply is to carry their report.
     carried
-        Those train replies that came, by node.
+        The train replies that carry a report, by node (:meth:`ProfileCollector.carry`).
     """
 
     server_round: int
     node_ids: list[int]
     exchange: Exchange
-    carriers: set[int] = field(default_factory=set)
     carried: dict[int, Message] = field(default_factory=dict)
 
 
@@ -82,12 +79,12 @@ class ProfileCollector:
         carriers = set(carriers)
         node_ids = [n for n in self._await_nodes(grid, server_round) if n not in carriers]
         exchange = Exchange.push(grid, self._queries(node_ids, server_round))
-        return ProfileQueryOut(server_round, node_ids, exchange, carriers)
+        return ProfileQueryOut(server_round, node_ids, exchange)
 
     def carry(self, asked: ProfileQueryOut, replies: Mapping[int, Message]) -> None:
-        """Keep the train replies of ``asked``'s carriers that carry a report."""
+        """Keep those of the carriers' train ``replies`` that carry a report."""
         for node_id, reply in replies.items():
-            if node_id in asked.carriers and reply.has_content() and profile_fields(reply.content):
+            if reply.has_content() and profile_fields(reply.content):
                 asked.carried[node_id] = reply
 
     def ask_missing(self, grid: Grid, asked: ProfileQueryOut) -> None:
