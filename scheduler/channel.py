@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy
 from numpy.typing import ArrayLike
-from scipy.special import exp1
 
 _LN2 = np.log(2.0)
 # Above this inverse SNR, exp(z) overflows while exp1(z) underflows; use the asymptotic series.
@@ -64,7 +64,7 @@ def _scaled_exp1(z: np.ndarray) -> np.ndarray:
     """Return exp(z) * E1(z) without overflow."""
     small = z < _ASYMPTOTIC_FROM
     zs = np.where(small, z, 1.0)
-    direct = np.exp(zs) * exp1(zs)
+    direct = np.exp(zs) * scipy.special.exp1(zs)
     zl = np.where(small, _ASYMPTOTIC_FROM, z)
     # exp(z) E1(z) ~ (1/z) sum_n (-1)^n n! / z^n, accurate to ~1e-10 for z >= 50 with 6 terms.
     series = sum((-1) ** n * float(np.prod(np.arange(1, n + 1))) / zl**n for n in range(6)) / zl

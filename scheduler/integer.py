@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.optimize import brentq
+import scipy
 
 from scheduler.instance import Instance
 from scheduler.latency import compute_s, linear_compute, min_max_finish, uplink_airtime_s
@@ -77,7 +77,8 @@ class _IntegerProblem:
         if overfill(hi) <= 0:
             return batches_at(np.exp(hi))
         if overfill(lo) <= 0:
-            lo = brentq(overfill, lo, hi, xtol=1e-13)  # step function: lands on a step edge
+            # A step function: the root lands on a step edge.
+            lo = scipy.optimize.brentq(overfill, lo, hi, xtol=1e-13)
             batches = batches_at(np.exp(lo))
             if overfill(lo) > 0:
                 batches = batches_at(np.exp(lo - 1e-12))

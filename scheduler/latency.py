@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import scipy
 from numpy.typing import ArrayLike
-from scipy.optimize import brentq
 
 
 class InstanceLike(Protocol):
@@ -127,6 +127,6 @@ def min_max_finish(ready_s: np.ndarray, airtime_s: np.ndarray) -> tuple[float, n
     elif overfill(lo) <= 0:  # one device alone, or all others negligible
         finish = lo
     else:
-        finish = brentq(overfill, lo, hi, xtol=1e-15 * hi, rtol=1e-15)
+        finish = scipy.optimize.brentq(overfill, lo, hi, xtol=1e-15 * hi, rtol=1e-15)
     fractions = airtime_s / (finish - ready_s)
     return finish, fractions / np.sum(fractions)  # fill the frame exactly despite rounding

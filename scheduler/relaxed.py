@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+import scipy
 
 from scheduler.instance import Instance
 from scheduler.latency import (
@@ -116,7 +116,9 @@ class _UplinkProblem:
 
         if excess(w_hi) <= 0:  # rounding at the saturation point t_sat
             return w_hi
-        return brentq(excess, w_lo, w_hi, xtol=_XTOL * w_hi, rtol=4 * np.finfo(float).eps)
+        return scipy.optimize.brentq(
+            excess, w_lo, w_hi, xtol=_XTOL * w_hi, rtol=4 * np.finfo(float).eps
+        )
 
 
 def solve_relaxed(instance: Instance) -> RelaxedSolution:
@@ -138,7 +140,9 @@ def solve_relaxed(instance: Instance) -> RelaxedSolution:
     elif stationarity(t_sat * (1 - 1e-15)) >= 0:
         t_opt = t_sat
     else:
-        t_opt = brentq(stationarity, t_min, t_sat, xtol=_XTOL * t_sat, rtol=4 * np.finfo(float).eps)
+        t_opt = scipy.optimize.brentq(
+            stationarity, t_min, t_sat, xtol=_XTOL * t_sat, rtol=4 * np.finfo(float).eps
+        )
     level = problem.level(t_opt)
     total = float(np.sum(level.batches))
     return RelaxedSolution(
