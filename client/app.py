@@ -26,12 +26,12 @@ from client.local import (
     Node,
     local_gradient,
     measure_compute,
-    model_state,
     profile,
     reproducible_torch,
     sent_gradient,
     sent_model,
 )
+from task.arrays import model_state
 from task.codec import EncodedTensor
 from task.protocol import (
     ARRAYS,

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord
 
 from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
 from client.fleet.devices import KNOWN_FIELDS
 from client.shard import Shard, local_shard
-from task.arrays import record_views
 from task.codec import EncodedTensor, encode_arrays
 from task.config import DEFAULTS, resolve_run_config
 from task.data import dataset_shape
@@ -140,19 +137,6 @@ def new_model(config: Mapping[str, Any]) -> Any:
 @functools.lru_cache(maxsize=2)
 def _process_model(model: str, dataset: str) -> Any:
     return new_model({"model": model, "dataset": dataset})
-
-
-def model_state(record: ArrayRecord) -> dict[str, Any]:
-    """Return the model a message carries as CPU tensors over its bytes, without copying.
-
-    The tensors are read-only (:func:`global_model` copies what it may write), hence
-    torch's warning about non-writable arrays is silenced.
-    """
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
-        return {name: torch.from_numpy(view) for name, view in record_views(record).items()}
 
 
 def global_model(

@@ -9,6 +9,7 @@ from torch import nn
 
 from server.probe import probe_loss
 from server.results import PROBE_METRIC
+from task.arrays import model_state
 from task.training import evaluate
 
 # The test metrics of a round, None in ``rounds.jsonl`` for a round not evaluated.
@@ -55,7 +56,7 @@ class Evaluator:
 
         With a probe set, ``probe_loss`` too.
         """
-        self.model.load_state_dict(arrays.to_torch_state_dict())
+        self.model.load_state_dict(model_state(arrays))
         loss, accuracy = evaluate(self.model, self.x, self.y, self.device)
         metrics = {"test_loss": loss, "test_accuracy": accuracy}
         if self.probe is not None:

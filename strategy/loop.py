@@ -42,7 +42,7 @@ from strategy.rounds import (
     TrainingState,
 )
 from strategy.validation import TooFewDevicesError
-from task.arrays import all_finite, array_record
+from task.arrays import all_finite, array_record, record_views
 from task.protocol import TRAIN_GRADIENT, ProfileReport, TrainInstruction
 
 
@@ -164,15 +164,16 @@ class FeelStrategy(OwnRoundLoop):
         train message asks for the device's next profile in its reply, and the other
         connected devices are sent the next round's profile query at once: the profiles are
         in when the round ends, and a round is one exchange with the devices.
-        ``evaluate_config`` is unused: evaluation is centralized.
+        ``evaluate_config`` is unused: evaluation is centralized. The model travels packed
+        (:func:`~task.arrays.array_record`), whatever the layout of ``initial_arrays``.
         """
         self.state = from_state or TrainingState()
         timeout = self.timeout if timeout is None else timeout
         shared = train_config or ConfigRecord()
         self.summary()
-        result = FeelResult(arrays=initial_arrays)
+        result = FeelResult(arrays=array_record(record_views(initial_arrays)))
         if evaluate_fn is not None and from_state is None:
-            result.evaluate(evaluate_fn, 0, initial_arrays)
+            result.evaluate(evaluate_fn, 0, result.arrays)
         if not isinstance(eval_every, EvaluationSchedule):
             eval_every = EvaluationSchedule(every_rounds=eval_every)
         asked: ProfileQueryOut | None = None

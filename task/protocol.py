@@ -17,7 +17,9 @@ message type       server -> device                device -> server
 =================  ==============================  ===========================================
 
 Every train message carries the model to start from (``arrays``) and the device's sampling
-cursor, so that a device keeps no state. With ``profile-round`` in it, the reply also carries
+cursor, so that a device keeps no state. A model, an update or its encoding is one packed
+array in its record (:func:`~task.arrays.array_record`); a record of one array per tensor
+reads the same. With ``profile-round`` in it, the reply also carries
 the device's ``profile`` for that round (the next), as a ``query.profile`` reply would: a
 round then needs one exchange with the devices instead of two. Each train reply names where
 the device ran (``placement``), which the server records, bounded (:func:`reply_place`).
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, MessageType, MetricRecord, RecordDict
 
-from task.arrays import array_record, array_view
+from task.arrays import array_record, array_views
 from task.codec import EncodedTensor, decode
 from task.quantize import FULL_PRECISION_BITS
 
@@ -384,13 +386,16 @@ def _metric(metrics: MetricRecord, key: str) -> float:
 
 
 def _decoded(record: ArrayRecord, what: str) -> dict[str, np.ndarray]:
-    """Return the arrays of ``record``; raise if one does not decode."""
-    arrays = {}
+    """Return the tensors of ``record`` (packed or not); raise if one does not decode."""
+    arrays: dict[str, np.ndarray] = {}
     for name, array in record.items():
         try:
-            arrays[name] = array_view(array)
+            views = array_views(name, array)
         except (ValueError, TypeError) as exc:
             raise ReplyError(f"{what} {name!r} does not decode: {exc}") from None
+        if not views.keys().isdisjoint(arrays):
+            raise ReplyError(f"{what} gives {sorted(views.keys() & arrays)[0]!r} twice")
+        arrays.update(views)
     return arrays
 
 

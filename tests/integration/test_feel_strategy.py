@@ -8,13 +8,14 @@ from support.scripted import BATCHES, StubPolicy, initial_arrays, make_strategy,
 
 from scheduler import evaluate
 from strategy import policy_for_scheme
+from task.arrays import record_views
 
 
 def test_one_round_weights_scales_and_averages():
     strategy = make_strategy()
     grid = LocalGrid(scripted_client(), num_nodes=2)
     result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
-    state = {k: v.numpy() for k, v in result.arrays.items()}
+    state = dict(record_views(result.arrays))
     gradient = (2 * 1.0 + 6 * 2.0) / 8  # Eq. (1): weights B_k / B
     learning_rate = 0.1 * np.sqrt(8 / 2)  # eta0 sqrt(B / B0)
     np.testing.assert_allclose(state["w"], -learning_rate * gradient, rtol=1e-6)
@@ -35,7 +36,7 @@ def test_each_device_gets_its_own_batch_size_and_the_model():
     assert [int(sent[p].content["config"]["batch-size"]) for p in (0, 1)] == BATCHES
     assert all(int(m.content["config"]["gradient-bits"]) == 32 for m in train)
     assert all(int(m.content["config"]["server-round"]) == 1 for m in train)
-    assert all(set(m.content["arrays"]) == set(initial_arrays()) for m in train)
+    assert all(set(record_views(m.content["arrays"])) == set(initial_arrays()) for m in train)
     queries = [m for m in grid.sent if m.metadata.message_type == "query.profile"]
     assert len(queries) == 2
 
@@ -58,7 +59,7 @@ def test_failed_device_is_left_out_of_the_average():
     strategy = make_strategy()
     grid = LocalGrid(scripted_client(fail_train_on={0}), num_nodes=2)
     result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
-    state = {k: v.numpy() for k, v in result.arrays.items()}
+    state = dict(record_views(result.arrays))
     np.testing.assert_allclose(state["w"], -0.1 * np.sqrt(6 / 2) * 2.0, rtol=1e-6)
     record = strategy.records[0]
     assert record.global_batch == 6

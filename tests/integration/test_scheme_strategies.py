@@ -15,6 +15,7 @@ from client.fleet import CpuProfile, Device, profile_record
 from scheduler import get_policy
 from scheduler.channel import ChannelParams, average_rate_bps, path_gain
 from strategy import FeelStrategy, IndividualStrategy, InstanceSettings, ModelFeelStrategy
+from task.arrays import record_views
 
 EXAMPLES = [20, 35]  # N_k of partitions 0 and 1
 CPU_HZ, CYCLES, UPDATE = 1e9, 1e6, 1e4
@@ -38,7 +39,7 @@ def scripted_client():
     @app.train("epoch")
     def epoch(msg, context):
         pid = int(context.node_config["partition-id"])
-        received = {k: v.numpy() for k, v in msg.content["arrays"].items()}
+        received = dict(record_views(msg.content["arrays"]))
         state = dict(received)
         state["w"] = state["w"] + np.float32(pid + 1)
         state["bn.num_batches_tracked"] = np.asarray(state["bn.num_batches_tracked"] + 1)
@@ -79,7 +80,7 @@ def test_model_feel_averages_models_by_data_size_and_charges_epoch_and_exchange(
     strategy = model_feel()
     grid = LocalGrid(scripted_client(), num_nodes=2)
     result = strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=1)
-    state = {k: v.numpy() for k, v in result.arrays.items()}
+    state = dict(record_views(result.arrays))
     np.testing.assert_allclose(state["w"], (20 * 1 + 35 * 2) / 55)  # FedAvg weights n_k / n
     assert int(state["bn.num_batches_tracked"]) == 1
     (record,) = strategy.records
@@ -109,7 +110,7 @@ def test_individual_devices_stop_after_patience_then_one_exchange():
         grid=grid,
         initial_arrays=initial_arrays(),
         num_rounds=10,
-        evaluate_fn=lambda rnd, arrays: seen.append(float(arrays["w"].numpy()[0])),
+        evaluate_fn=lambda rnd, arrays: seen.append(float(record_views(arrays)["w"][0])),
     )
     assert result.stopped == "individual learning made its exchange"
     rounds = [r.participants for r in strategy.records]
@@ -119,7 +120,7 @@ def test_individual_devices_stop_after_patience_then_one_exchange():
     assert seen[:-1] == [0.0] * 6  # the global model is the initial one until the exchange
     assert seen[-1] == pytest.approx((20 * 3 * 1 + 35 * 6 * 2) / 55)
     sent = [m for m in grid.sent if m.metadata.message_type == "train.epoch"]
-    to_1 = [float(m.content["arrays"]["w"].numpy()[0]) for m in sent
+    to_1 = [float(record_views(m.content["arrays"])["w"][0]) for m in sent
             if grid.contexts[m.metadata.dst_node_id].node_config["partition-id"] == 1]  # fmt: skip
     assert to_1 == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # each epoch continues its own model
     # Clock: the slowest device's cumulative compute, then one exchange at the end.
@@ -140,7 +141,7 @@ def test_individual_exchanges_at_the_last_round_even_if_still_improving():
         grid=LocalGrid(scripted_client(), 2), initial_arrays=initial_arrays(), num_rounds=2
     )
     assert strategy.finished and strategy.records[-1].uplink_latency_s > 0
-    assert float(result.arrays["w"].numpy()[0]) == pytest.approx((20 * 2 + 35 * 4) / 55)
+    assert float(record_views(result.arrays)["w"][0]) == pytest.approx((20 * 2 + 35 * 4) / 55)
 
 
 def test_time_budget_stops_before_the_round_that_would_start_after_it():

@@ -13,6 +13,7 @@ from server.build import build_strategy
 from server.evaluation import Evaluator
 from strategy.aggregation import batch_weights, weighted_average
 from strategy.broadcast import encoded_broadcast
+from task.arrays import record_views
 from task.codec import decode
 from task.config import resolve_run_config
 from task.data import load_dataset
@@ -121,7 +122,7 @@ def test_below_32_gradient_bits_the_step_takes_the_decoded_broadcast():
     for name, value in model.state_dict().items():
         if name in broadcast:
             expected = value.numpy() - record.learning_rate * decode(broadcast[name])
-            np.testing.assert_array_equal(result.arrays[name].numpy(), expected)
+            np.testing.assert_array_equal(record_views(result.arrays)[name], expected)
             assert not np.array_equal(
                 expected, value.numpy() - record.learning_rate * gradient[name]
             )

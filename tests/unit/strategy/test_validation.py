@@ -12,6 +12,7 @@ from support.replies import MODEL, PARAMETERS, check, profile
 
 from strategy import InstanceSettings
 from strategy.validation import check_profile, check_update, error_summary
+from task.arrays import PACKED, packed_array
 from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4, min_batch=2)
@@ -139,6 +140,17 @@ def test_array_that_does_not_decode_is_rejected():
     with pytest.raises(ReplyError, match="grads 'w' does not decode"):
         TrainReply.from_record(content, TRAIN_GRADIENT)
     with pytest.raises(ReplyError, match="grads 'w' does not decode"):
+        check(content)
+
+
+def test_packed_update_that_gives_a_tensor_twice_or_many_values_is_rejected():
+    content = reply()
+    content["grads"][PACKED] = packed_array({"w": np.zeros((2, 3), np.float32)})
+    with pytest.raises(ReplyError, match="grads gives 'w' twice"):
+        check(content)
+    content = reply()
+    content["grads"][PACKED] = Array(np.zeros(2, [("b", "<f4", (3,))]))
+    with pytest.raises(ReplyError, match=r"grads 'packed' does not decode: .* one value"):
         check(content)
 
 
