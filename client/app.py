@@ -7,10 +7,17 @@ that rate (:mod:`client.faults`). With node config ``profile-on-start = true`` a
 times its training step at the first profile query and reports the fitted compute profile,
 kept in ``context.state`` for the run. A train message with ``profile-round`` gets the
 profile of that round in its reply as well. Each train reply names where the device ran.
+
+A deployment runs each message in a fresh process, which exits once Flower has sent the
+reply: at that exit the heap is frozen (``gc.freeze``), so that the interpreter's last
+garbage collection does not walk torch's objects, CPU time the other devices' processes on
+the host can use.
 """
 
 from __future__ import annotations
 
+import atexit
+import gc
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +58,7 @@ from task.protocol import (
 from task.transport import enable_ray_transport, in_ray_worker
 
 app = ClientApp()
+atexit.register(gc.freeze)
 
 # context.state record holding the sampling cursor (examples consumed so far).
 SAMPLING_STATE = "sampling"

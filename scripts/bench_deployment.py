@@ -7,6 +7,10 @@ the test set evaluated only after the last round, and reports from its rounds.js
 median wall time of a round and of its phases, over rounds 2 to R - 1 (round 1 installs the
 app on every SuperNode and asks the devices for their profiles; the last round evaluates).
 
+While the run goes, it samples the CPU time of every process of the run (``/proc``, every
+0.2 s) and reports it by program: a process of each message (``flwr-clientapp``) and the
+long-lived ones (SuperLink, SuperNodes, SuperExecs, ServerApp, ``flwr``, ``feel`` itself).
+
 Then it times the parts of one train message's ClientApp process, each in fresh processes
 started as a SuperNode starts them (median of --repeats):
 - `interpreter + flwr-clientapp`: Python and the imports of Flower's `flwr-clientapp`;
@@ -22,7 +26,9 @@ every 0.5 s, and the SuperExec polls for tasks every 0.1 s (deploy-local's setti
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,8 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cli.process.orphans import with_descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 FEEL = Path(sys.executable).parent / "feel"
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 # One train message handled in a fresh process: prints the seconds of its parts as JSON.
 _CLIENTAPP_PARTS = """
@@ -63,17 +72,58 @@ print(json.dumps({"interpreter + flwr-clientapp": flower - started,
 """
 
 
-def deploy(nodes: int, rounds: int, secure: bool, directory: Path) -> list[dict]:
-    """Run `feel deploy-local` and return its rounds.jsonl rows."""
+def _program(pid: int) -> str | None:
+    """Return the program a process runs (a script's name), or None once it has exited."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # gone
+        return None
+    words = [Path(a.decode()).name for a in argv[:3] if a and not a.startswith(b"-")]
+    scripts = [w for w in words if not w.startswith("python")]
+    if not words:  # exited, not yet reaped
+        return None
+    return " ".join(scripts[:2]) if scripts[:1] == ["feel"] else (scripts or words)[0]
+
+
+def _cpu_s(pid: int) -> float | None:
+    """Return the CPU seconds of a process so far (also once exited, until reaped)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # utime + stime
+
+
+def deploy(
+    nodes: int, rounds: int, secure: bool, directory: Path
+) -> tuple[list[dict], dict[str, list[float]]]:
+    """Run `feel deploy-local`; return its rounds.jsonl rows and CPU seconds by program.
+
+    A program's list holds the CPU seconds of each of its processes.
+    """
     command = [
         str(FEEL), "deploy-local", "--nodes", str(nodes), "--rounds", str(rounds),
         "--eval-every", str(rounds), "--device", "cpu", "--results-dir", str(directory),
     ]  # fmt: skip
     if secure:
         command.append("--secure")
-    subprocess.run(command, check=True, cwd=directory.parent, stdout=subprocess.DEVNULL)
+    run = subprocess.Popen(command, cwd=directory.parent, stdout=subprocess.DEVNULL)
+    programs: dict[int, str] = {}
+    seconds: dict[int, float] = {}
+    while run.poll() is None:
+        for pid in with_descendants([run.pid]) | programs.keys():
+            if pid not in programs and (program := _program(pid)) is not None:
+                programs[pid] = program
+            if pid in programs and (cpu_s := _cpu_s(pid)) is not None:
+                seconds[pid] = cpu_s
+        time.sleep(0.2)
+    if run.returncode != 0:
+        raise SystemExit(f"feel deploy-local failed ({run.returncode}); see {directory}")
+    cpu = collections.defaultdict(list)
+    for pid, cpu_s in seconds.items():
+        cpu[programs[pid]].append(cpu_s)
     rows = (directory / "rounds.jsonl").read_text().splitlines()
-    return [json.loads(row) for row in rows]
+    return [json.loads(row) for row in rows], dict(cpu)
 
 
 def round_medians(rows: list[dict]) -> dict[str, float]:
@@ -123,7 +173,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as scratch:
         started = time.monotonic()
-        rows = deploy(args.nodes, args.rounds, args.secure, Path(scratch) / "run")
+        rows, cpu = deploy(args.nodes, args.rounds, args.secure, Path(scratch) / "run")
         wall = time.monotonic() - started
         medians = round_medians(rows)
         parts = clientapp_parts(args.repeats, Path(scratch))
@@ -131,6 +181,12 @@ def main() -> None:
     print(f"median of rounds 2-{args.rounds - 1}:")
     for name, seconds in medians.items():
         print(f"  {name:<12} {seconds:6.2f} s")
+    print(f"CPU seconds of the run's processes ({os.cpu_count()} cores, whole run), by program:")
+    for program, seconds in sorted(cpu.items(), key=lambda item: -sum(item[1])):
+        print(
+            f"  {program:<30} {len(seconds):4d} processes {sum(seconds):7.1f} s"
+            f"  median {statistics.median(seconds):5.2f} s each"
+        )
     print(f"one train message's fresh ClientApp process (median of {args.repeats}):")
     for name, seconds in parts.items():
         print(f"  {name:<30} {seconds:6.2f} s")
