@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flwr.app import Message
+from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
 
 # Seconds between pulls on a grid that does not say. Flower's HTTP grid (deployment) waits
@@ -24,14 +25,22 @@ DEFAULT_PULL_INTERVAL_S = 0.05
 def reply_sources(messages: Iterable[Message], replies: Iterable[Message]) -> dict[int, Message]:
     """Return the replies to ``messages`` (as sent) keyed by the node each one answers for.
 
-    That is the destination of the message replied to: the error reply the SuperLink makes
-    for a node that stopped sending heartbeats (Node Unavailable) comes from the SuperLink's
-    own node id, not the node's.
+    That is the destination of the message replied to. A reply is kept only if it answers
+    one of ``messages`` and comes from that node, or is the error the SuperLink makes for a
+    node that stopped sending heartbeats (Node Unavailable), which comes from the
+    SuperLink's own node id. Anything else is dropped: a message a device made up (which
+    the SuperLink files as from node 1), or one sent in another node's name.
     """
     destination = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}
-    return {
-        destination.get(r.metadata.reply_to_message_id, r.metadata.src_node_id): r for r in replies
-    }
+    kept = {}
+    for reply in replies:
+        node = destination.get(reply.metadata.reply_to_message_id)
+        source = reply.metadata.src_node_id
+        if node is not None and (
+            source == node or (source == SUPERLINK_NODE_ID and reply.has_error())
+        ):
+            kept[node] = reply
+    return kept
 
 
 @dataclass

@@ -29,6 +29,9 @@ from task.protocol import (
     TrainReply,
 )
 
+# The characters of an exclusion reason that are logged and kept in rounds.jsonl.
+REASON_CHARS = 200
+
 
 class TooFewDevicesError(RuntimeError):
     """Fewer than ``min-devices`` usable devices are left in a round: it is not applied."""
@@ -120,7 +123,20 @@ def check_update(
             raise ReplyError(f"{BUFFERS} {name!r} holds a negative variance")
 
 
+def bounded(reason: str) -> str:
+    r"""Return ``reason`` on one line of at most ``REASON_CHARS`` characters.
+
+    A reason may quote what a device sent (its error text, a bad value): characters that
+    are not printable are escaped (a newline becomes ``\n``) and the rest is cut off.
+    """
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in reason[: REASON_CHARS + 1])
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
 def exclude(excluded: dict[str, str], device: str, node_id: int, reason: str) -> None:
-    """Record in ``excluded`` that ``device`` (on ``node_id``) is left out of the round; warn."""
-    excluded[device] = reason
+    """Record in ``excluded`` that ``device`` (on ``node_id``) is left out of the round; warn.
+
+    The reason is :func:`bounded` first.
+    """
+    excluded[device] = reason = bounded(reason)
     log(WARNING, "round: device %s (node %d) excluded: %s", device, node_id, reason)

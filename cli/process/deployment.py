@@ -2,10 +2,13 @@
 
 The SuperLink runs in deployment mode (no ``--simulation``): ``--insecure``, or TLS with a
 CA and server certificate made for the run plus SuperNode authentication (each node's key
-registered with ``flwr supernode register``). Every SuperNode has its own Runtime API port,
-node config (a TOML file) and FLWR_HOME, as a device host would; runtime dependency
-installation stays off on both sides (Flower 1.42 notes, Sec. 3). Every process is started
-in a session of its own and stopped by PID with its whole process tree.
+registered with ``flwr supernode register``). A secure deployment has the topology of a real
+edge server: the SuperLink listens on loopback, where ``flwr`` reaches it, and the devices
+dial nginx, which forwards only the Fleet API (:mod:`cli.process.fleet_proxy`). Every
+SuperNode has its own Runtime API port, node config (a TOML file) and FLWR_HOME, as a device
+host would; runtime dependency installation stays off on both sides (Flower 1.42 notes,
+Sec. 3). Every process is started in a session of its own and stopped by PID with its whole
+process tree.
 
 Each process can be started through a command prefix, such as ``ip netns exec NS``, with
 the SuperLink at another address than 127.0.0.1: that is how the tests put the SuperLink and
@@ -32,6 +35,7 @@ from cli.process.credentials import (
     make_node_key,
     make_tls_files,
 )
+from cli.process.fleet_proxy import FleetProxy
 from cli.process.superlink import LocalSuperLink, executable, free_ports, healthy, kill_trees
 from client.shard import CACHE_ENV
 
@@ -91,11 +95,12 @@ class LocalDeployment(LocalSuperLink):
     node_configs
         One node config per SuperNode (``partition-id``, ``num-partitions``, ...).
     secure
-        TLS and SuperNode authentication instead of ``--insecure``.
+        TLS and SuperNode authentication instead of ``--insecure``, the devices' requests
+        through the Fleet proxy.
     host
-        The SuperLink's IP address, which SuperNodes and ``flwr`` dial and its certificate
-        names. At any other than 127.0.0.1 the SuperLink listens on all its host's addresses
-        (``--host=0.0.0.0``), as on an edge server.
+        The server's IP address, which SuperNodes dial and its certificate names. At any
+        other than 127.0.0.1, what SuperNodes dial listens on all the host's addresses
+        (``0.0.0.0``), as on an edge server: the proxy, or an insecure SuperLink.
     prefix
         Command prefix of the SuperLink and ``flwr`` (see ``LocalSuperLink``).
     """
@@ -115,14 +120,26 @@ class LocalDeployment(LocalSuperLink):
         self.directory = Path(directory)
         self.host = host
         self.tls: TlsFiles | None = make_tls_files(self.home / "tls", host) if secure else None
+        self.proxy: FleetProxy | None = None
+        if self.tls is not None:
+            listen = f"{host if host == LOOPBACK else '0.0.0.0'}:{free_ports(1)[0]}"
+            link = f"{LOOPBACK}:{self.http_port}"
+            self.proxy = FleetProxy(self.directory / "fleet-proxy", listen, link, self.tls, prefix)
         self.nodes: list[SuperNode] = []
         for config in node_configs:
             self.add_node(config)
 
     @property
+    def port(self) -> int:
+        """The port SuperNodes dial: the proxy's, or an insecure SuperLink's."""
+        if self.proxy is None:
+            return self.http_port
+        return int(self.proxy.listen.rpartition(":")[2])
+
+    @property
     def address(self) -> str:
-        """The SuperLink's address, ``<host>:<port>``."""
-        return f"{self.host}:{self.http_port}"
+        """What SuperNodes dial, ``<host>:<port>``."""
+        return f"{self.host}:{self.port}"
 
     def add_node(
         self,
@@ -169,7 +186,7 @@ class LocalDeployment(LocalSuperLink):
         return [
             executable("flower-superlink"),
             *security,
-            f"--host={self.host if self.host == LOOPBACK else '0.0.0.0'}",
+            f"--host={'0.0.0.0' if self.proxy is None and self.host != LOOPBACK else LOOPBACK}",
             f"--port={self.http_port}",
             "--disable-runtime-dependency-installation",
             f"--log-file={self.log_file}",
@@ -190,6 +207,8 @@ class LocalDeployment(LocalSuperLink):
             online within ``ONLINE_TIMEOUT_S``.
         """
         super().start()
+        if self.proxy is not None:
+            self.proxy.start()
         self._write_connection()
         for node in self.nodes:
             if node.key is not None:
@@ -198,8 +217,13 @@ class LocalDeployment(LocalSuperLink):
         self.wait_online(len(self.nodes))
 
     def _write_connection(self) -> None:
-        """Write the Flower config file: the connection to this SuperLink, as the default."""
-        entry: dict[str, Any] = {"address": self.address}
+        """Write the Flower config file: the connection to this SuperLink, as the default.
+
+        ``flwr`` runs on the server: it dials the SuperLink's loopback port when the devices
+        go through the proxy.
+        """
+        link = self.address if self.proxy is None else f"{LOOPBACK}:{self.http_port}"
+        entry: dict[str, Any] = {"address": link}
         if self.tls is None:
             entry["insecure"] = True
         else:
@@ -298,7 +322,9 @@ class LocalDeployment(LocalSuperLink):
             time.sleep(POLL_S)
 
     def stop(self) -> None:
-        """Stop every SuperNode's process tree, then the SuperLink (see ``LocalSuperLink``)."""
+        """Stop every SuperNode's process tree, the proxy, then the SuperLink."""
         running = [n.process for n in self.nodes if n.process and n.process.poll() is None]
         kill_trees(running)
+        if self.proxy is not None:
+            self.proxy.stop()
         super().stop()

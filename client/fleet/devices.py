@@ -229,7 +229,10 @@ def device_from_fields(
         gain = float(path_gain(distance))
     else:
         distance = None
-        gain = 10.0 ** (_finite(fields["path_gain_db"], name("path_gain_db")) / 10.0)
+        gain_db = _finite(fields["path_gain_db"], name("path_gain_db"))
+        if gain_db > 0:  # a passive channel does not amplify (and 10**(dB/10) overflows)
+            raise FleetError(name("path_gain_db"), f"must be <= 0 dB, got {gain_db!r}")
+        gain = 10.0 ** (gain_db / 10.0)
     values = {}
     for key in compute_fields(scenario):
         if key not in fields:

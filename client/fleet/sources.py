@@ -43,6 +43,8 @@ def _read(path: Path) -> object:
         raise FleetError(
             "fleet-file", f"{path} is not valid {path.suffix[1:].upper()}: {exc}"
         ) from exc
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise FleetError("fleet-file", f"{path} is nested too deeply") from None
 
 
 @functools.lru_cache(maxsize=4)

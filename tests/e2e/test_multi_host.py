@@ -9,6 +9,8 @@ the certificate and the key registry keep out. Needs root and iproute2.
 """
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -150,7 +152,7 @@ def test_wrong_address_and_unregistered_key_are_refused(network, tmp_path):
         stranger = network.exec("stranger")
         config = {"partition-id": 0, "num-partitions": 1}
         wrong = deployment.add_node(
-            config, stranger, superlink=f"{other_address}:{deployment.http_port}"
+            config, stranger, superlink=f"{other_address}:{deployment.port}"
         )
         deployment.register(wrong.key)  # a registered key: only the address is wrong
         unregistered = deployment.add_node(config, stranger)
@@ -163,3 +165,49 @@ def test_wrong_address_and_unregistered_key_are_refused(network, tmp_path):
             assert REFUSED_LOG in log and cause in log, log
         assert deployment.online_nodes() == 1
     assert not processes_of(str(deployment.home)) and not deployment.home.exists()
+
+
+# Run in a device's network stack: the statuses of Control, Runtime and Fleet-health requests
+# to what the devices dial (trusting only the CA), and whether the SuperLink's own port answers.
+_PROBE = """
+import http.client, json, socket, ssl, sys
+host, port, link_port, cafile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+statuses = {}
+for method, path in [("GET", "/health"), ("POST", "/v1/control/register-node"),
+                     ("POST", "/v1/control/start-run"), ("POST", "/v1/runtime/acquire-task")]:
+    tls = ssl.create_default_context(cafile=cafile)
+    connection = http.client.HTTPSConnection(host, port, context=tls, timeout=10)
+    connection.request(method, path, body=b"{}" if method == "POST" else None)
+    statuses[path] = connection.getresponse().status
+try:
+    socket.create_connection((host, link_port), timeout=5).close()
+    link = "open"
+except OSError as exc:
+    link = type(exc).__name__
+print(json.dumps({"statuses": statuses, "superlink port": link}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.security
+def test_only_the_fleet_api_faces_the_device_network(network, tmp_path):
+    """From a host with only the CA certificate, and from a registered device's host: the
+    Control and Runtime APIs are refused (403) and the SuperLink's own port is closed."""
+    deployment = deployment_on(network, tmp_path, 1)
+    with deployment:
+        arguments = [network.addresses["superlink"], str(deployment.port)]
+        arguments += [str(deployment.http_port), str(deployment.tls.ca_cert)]
+        for host in ("stranger", "node-0"):
+            probe = [*network.exec(host), sys.executable, "-c", _PROBE, *arguments]
+            seen = json.loads(subprocess.run(probe, capture_output=True, check=True).stdout)
+            assert seen == {
+                "statuses": {
+                    "/health": 200,
+                    "/v1/control/register-node": 403,
+                    "/v1/control/start-run": 403,
+                    "/v1/runtime/acquire-task": 403,
+                },
+                "superlink port": "ConnectionRefusedError",
+            }, host
+        assert deployment.online_nodes() == 1  # the device itself is served
+    assert not processes_of(str(deployment.home))

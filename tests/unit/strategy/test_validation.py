@@ -11,7 +11,13 @@ from hypothesis.extra import numpy as hnp
 from support.replies import MODEL, PARAMETERS, check, profile
 
 from strategy import InstanceSettings
-from strategy.validation import check_profile, check_update, error_summary
+from strategy.validation import (
+    REASON_CHARS,
+    check_profile,
+    check_update,
+    error_summary,
+    exclude,
+)
 from task.arrays import PACKED, packed_array
 from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply
 
@@ -263,3 +269,14 @@ def test_fuzzed_train_reply_is_accepted_only_when_sound(grads, buffers, metrics,
     for name, array in received.items():
         assert array.shape == MODEL[name].shape and array.dtype == MODEL[name].dtype
         assert np.all(np.isfinite(array))
+
+
+@pytest.mark.security
+def test_a_devices_error_text_is_kept_on_one_bounded_line():
+    excluded = {}
+    exclude(excluded, "3", 1003, "boom\n" + "\x1b[31m" + "x" * 1_000_000)
+    reason = excluded["3"]
+    assert reason.startswith("boom\\n\\x1b[31mxxx") and len(reason) == REASON_CHARS
+    assert reason.isprintable() and reason.endswith("…")
+    exclude(excluded, "4", 1004, "short and plain")
+    assert excluded["4"] == "short and plain"

@@ -55,7 +55,9 @@ def test_commands_use_loopback_only_and_the_run_credentials(tmp_path, secure):
     try:
         link, node = deployment.command(), deployment.node_command(deployment.nodes[0])
         assert "--host=127.0.0.1" in link and "--host=127.0.0.1" in node
-        assert f"--superlink=127.0.0.1:{deployment.http_port}" in node
+        assert f"--superlink=127.0.0.1:{deployment.port}" in node
+        # Secure: the SuperNodes dial the Fleet proxy, in front of the SuperLink's own port.
+        assert (deployment.port != deployment.http_port) == secure
         assert "--disable-runtime-dependency-installation" in link
         assert f"--node-config={tmp_path / 'node-0.toml'}" in node
         assert (tmp_path / "node-0.toml").read_text() == "partition-id = 0\nnum-partitions = 1\n"
@@ -72,16 +74,23 @@ def test_commands_use_loopback_only_and_the_run_credentials(tmp_path, secure):
     assert not deployment.home.exists()  # credentials go with FLWR_HOME
 
 
-def test_a_superlink_at_another_address_listens_on_all_and_nodes_dial_it(tmp_path):
+@pytest.mark.parametrize("secure", [False, True])
+def test_a_server_at_another_address_listens_on_all_and_nodes_dial_it(tmp_path, secure):
+    """Insecure, the SuperLink listens on all addresses; secure, the Fleet proxy does, in the
+    SuperLink's network stack, and the SuperLink stays on loopback."""
     prefix = ["ip", "netns", "exec", "link"]
-    deployment = LocalDeployment(tmp_path, [], True, host="10.231.64.1", prefix=prefix)
+    deployment = LocalDeployment(tmp_path, [], secure, host="10.231.64.1", prefix=prefix)
     try:
         config = {"partition-id": 0, "num-partitions": 1}
         node = deployment.add_node(config, ["ip", "netns", "exec", "node"])
         elsewhere = deployment.add_node(config, superlink="10.231.64.9:1")
-        assert "--host=0.0.0.0" in deployment.command()
+        on_all = "--host=0.0.0.0" in deployment.command()
+        assert on_all != secure and ("--host=127.0.0.1" in deployment.command()) == secure
+        if secure:
+            assert deployment.proxy.listen == f"0.0.0.0:{deployment.port}"
+            assert deployment.proxy.prefix == tuple(prefix)
         assert deployment.prefix == tuple(prefix) and node.prefix == ("ip", "netns", "exec", "node")
-        assert f"--superlink=10.231.64.1:{deployment.http_port}" in deployment.node_command(node)
+        assert f"--superlink=10.231.64.1:{deployment.port}" in deployment.node_command(node)
         assert "--superlink=10.231.64.9:1" in deployment.node_command(elsewhere)
         assert elsewhere.prefix == ()
     finally:

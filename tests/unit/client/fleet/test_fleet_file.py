@@ -73,6 +73,11 @@ def test_node_config_overrides_a_fleet_file_device(tmp_path):
         ('cpu_hz = "fast"\ndistance_m = 5', "cpu", r"^devices\[1\]\.cpu_hz: must be a finite"),
         ("cpu_hz = 1e9\ndistance_m = 0", "cpu", r"^devices\[1\]\.distance_m: must be > 0, got 0$"),
         (
+            "cpu_hz = 1e9\npath_gain_db = 1e300",
+            "cpu",
+            r"^devices\[1\]\.path_gain_db: must be <= 0 dB, got 1e\+300$",
+        ),
+        (
             "distance_m = 5\nlatency_floor_s = 0.1\nlatency_slope_s = 0.1\nbatch_threshold = 4",
             "gpu",
             r"^devices\[1\]\.update_s: missing \(needed for scenario 'gpu'\)",
@@ -96,6 +101,7 @@ def test_bad_devices_are_named_by_index_and_key(tmp_path, entries, scenario, mes
         ("fleet.json", '{"device": []}', r"^fleet-file: .* must hold exactly one key"),
         ("fleet.json", '{"devices": []}', r"^devices: must be a non-empty list"),
         ("fleet.json", '{"devices": [3]}', r"^devices\[0\]: must be a table"),
+        ("fleet.json", "[" * 100_000 + "]" * 100_000, r"^fleet-file: .* is nested too deeply"),
     ],
 )
 def test_bad_files_are_one_line_errors(tmp_path, name, text, message):
