@@ -347,6 +347,7 @@ class TrainReply:
         ReplyError
             Saying what is missing, of the wrong kind, not a finite number or not decodable.
         """
+        _check_records(content, message_type)
         metrics = _record(content, METRICS, MetricRecord)
         weight = _metric(metrics, WEIGHT_KEYS[message_type])
         loss = _metric(metrics, TRAIN_LOSS)
@@ -358,6 +359,17 @@ class TrainReply:
         has_buffers = BUFFERS in content
         buffers = _decoded(_record(content, BUFFERS, ArrayRecord), BUFFERS) if has_buffers else {}
         return cls(update, buffers, weight, float(loss), bits, reply_place(content))
+
+
+def _check_records(content: RecordDict, message_type: str) -> None:
+    """Raise unless a train reply holds only its own records, and one kind of update."""
+    update = UPDATE_KEYS[message_type]
+    if extra := sorted(
+        set(content) - {update, ENCODED, ENCODING, BUFFERS, METRICS, PROFILE, PLACEMENT}
+    ):
+        raise ReplyError(f"reply has unexpected records {extra}")
+    if update in content and (ENCODED in content or ENCODING in content):
+        raise ReplyError(f"reply has both {update!r} and {ENCODED!r}")
 
 
 def _record(content: RecordDict, key: str, kind: type) -> Any:

@@ -81,6 +81,14 @@ DECODE_FAULTS = [
         RecordDict({"grads": ConfigRecord({"w": 1}), "metrics": METRICS}),
         "reply 'grads' is a ConfigRecord, not a ArrayRecord",
     ),
+    (
+        RecordDict({**reply(), "exec": ConfigRecord({"cmd": "rm -rf /"})}),
+        "reply has unexpected records ['exec']",
+    ),
+    (
+        RecordDict({**reply(), "encoded": ArrayRecord(), "encoding": ConfigRecord({"bits": 8})}),
+        "reply has both 'grads' and 'encoded'",
+    ),
 ]
 # Replies that decode but do not fit the model or the assignment: check_update raises.
 CHECK_FAULTS = [
