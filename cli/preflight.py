@@ -35,6 +35,10 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         raise ConfigError(
             "min-devices", f"{config['min-devices']} exceeds the {num_devices} devices of the run"
         )
+    if config["attacker"] >= num_devices:
+        raise ConfigError(
+            "attacker", f"{config['attacker']} is no partition id of the {num_devices} devices"
+        )
     if config["data-dir"] and not Path(config["data-dir"]).is_dir():
         raise ConfigError("data-dir", f"no such directory {config['data-dir']!r}")
     labels = train_labels(config["dataset"], config["data-dir"] or None)

@@ -6,6 +6,11 @@ from :func:`task.seeding.stream_rng` keyed by (seed, partition id, round), so a 
 the same faults whatever the number of simulation workers and after a resume. A train
 fault corrupts the update as it is sent: below 32 bits its encoded parts
 (:class:`~task.codec.EncodedTensor`), which the server's decoder then rejects.
+
+One chosen device may attack instead (run-config ``attacker``, its partition id): in every
+round it sends the fault ``attack`` (:data:`ATTACKS`), which no check of a single reply can
+tell from a sound one: its update times ``attack-scale`` (``scaled-gradient``), or a profile
+claiming a fast CPU and a perfect channel (``lying-profile``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ TRAIN_FAULTS = (
     "wrong-batch",
 )
 FAULTS = {"profile": PROFILE_FAULTS, "train": TRAIN_FAULTS}
+# The attacker's faults (task.names.ATTACKS) and the phase each corrupts.
+ATTACKS = {"scaled-gradient": "train", "lying-profile": "profile"}
+# What a lying profile claims: a 1 THz CPU clock and a 0 dB path gain.
+LYING_PROFILE = {"cpu-hz": 1e12, "path-gain": 1.0}
 
 
 class InjectedFault(RuntimeError):  # noqa: N818 (the name says what it is)
@@ -56,20 +65,44 @@ def draw_fault(
     return kinds[int(rng.integers(len(kinds)))], rng
 
 
+def attack_of(phase: str, config: Mapping[str, Any], partition_id: int) -> str | None:
+    """Return the attack of a ``phase`` reply of ``partition_id`` (None: it does not attack).
+
+    ``config`` is the run config (``attacker``, ``attack``).
+    """
+    if partition_id != config["attacker"] or ATTACKS[config["attack"]] != phase:
+        return None
+    return config["attack"]
+
+
+def chosen_fault(
+    phase: str, config: Mapping[str, Any], partition_id: int, server_round: int
+) -> tuple[str | None, np.random.Generator]:
+    """Return the fault of a ``phase`` reply: the attacker's, else :func:`draw_fault`'s."""
+    rate, seed = config["inject-faults"], config["seed"]
+    kind, rng = draw_fault(phase, rate, seed, partition_id, server_round)
+    return attack_of(phase, config, partition_id) or kind, rng
+
+
 def inject_profile(
     report: dict[str, Any], config: Mapping[str, Any], server_round: int
 ) -> dict[str, Any]:
     """Return ``report`` with one number made negative or NaN, at the rate of ``config``.
 
-    ``config`` is the run config (``inject-faults``, ``seed``).
+    ``config`` is the run config (``inject-faults``, ``seed``); the attacker's report lies
+    (:func:`chosen_fault`).
     """
-    pid = int(report["partition-id"])
-    kind, rng = draw_fault("profile", config["inject-faults"], config["seed"], pid, server_round)
+    kind, rng = chosen_fault("profile", config, int(report["partition-id"]), server_round)
     return report if kind is None else corrupt_profile(kind, report, rng)
 
 
 def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """Return ``report`` with a number, picked with ``rng``, made ``negative`` or ``nan``."""
+    """Return ``report`` with a number, picked with ``rng``, made ``negative`` or ``nan``.
+
+    A ``lying-profile`` claims :data:`LYING_PROFILE` instead.
+    """
+    if kind == "lying-profile":
+        return {**report, **LYING_PROFILE}
     numbers = sorted(
         key
         for key, value in report.items()
@@ -93,18 +126,42 @@ def inject_train(
     array, ``wrong-dtype`` widens one (float64, or uint16 levels), ``nan``/``inf`` poison one
     element of a float array and ``wrong-batch`` reports one example more than assigned in
     ``weight_key``. Of an encoded tensor the array is its packed levels or its floats, and
-    ``nan``/``inf`` poison a float (a scale, a low or a step).
+    ``nan``/``inf`` poison a float (a scale, a low or a step). The attacker's
+    ``scaled-gradient`` multiplies every float by ``attack-scale`` (:func:`scaled_update`).
 
     Raises
     ------
     InjectedFault
         For an ``exception`` fault.
     """
-    pid = int(metrics["partition-id"])
-    kind, rng = draw_fault("train", config["inject-faults"], config["seed"], pid, server_round)
+    kind, rng = chosen_fault("train", config, int(metrics["partition-id"]), server_round)
     if kind is None:
         return update, metrics
+    if kind == "scaled-gradient":
+        return scaled_update(update, config["attack-scale"]), metrics
     return corrupt_train(kind, update, metrics, rng, weight_key)
+
+
+def scaled_update(update: Update, scale: float) -> Update:
+    """Return ``update`` times ``scale``: its float arrays, or an encoded tensor's floats.
+
+    The floats of an encoded tensor (its low and step, or its scale) set the decoded
+    values' scale (:mod:`task.codec`). Values beyond float32 become inf.
+    """
+    with np.errstate(over="ignore"):
+        return {
+            name: dataclasses.replace(value, floats=_times(value.floats, scale))
+            if isinstance(value, EncodedTensor)
+            else _times(value, scale)
+            for name, value in update.items()
+        }
+
+
+def _times(array: np.ndarray, scale: float) -> np.ndarray:
+    """Return a float ``array`` times ``scale`` in its dtype; any other array as it is."""
+    if array.dtype.kind != "f":
+        return array
+    return (array * np.asarray(scale, dtype=array.dtype)).astype(array.dtype)
 
 
 def corrupt_train(

@@ -7,6 +7,7 @@ from typing import Any
 
 from scheduler.channel import ChannelParams
 from strategy import FeelStrategy, InstanceSettings, build_scheme_strategy
+from strategy.instance import ProfileBounds
 from strategy.schemes import MODEL_SCHEMES
 from task.codec import encoded_bits
 
@@ -18,6 +19,16 @@ def channel_params(config: Mapping[str, Any]) -> ChannelParams:
         noise_dbm_per_hz=config["noise-dbm-per-hz"],
         tx_power_dbm=config["tx-power-dbm"],
         cell_radius_m=config["cell-radius-m"],
+    )
+
+
+def profile_bounds(config: Mapping[str, Any]) -> ProfileBounds:
+    """Return the run config's plausibility bounds on the devices' profile reports."""
+    return ProfileBounds(
+        max_cpu_hz=config["max-cpu-hz"],
+        min_distance_m=config["min-distance-m"],
+        max_fading=config["max-fading"],
+        min_gpu_floor_s=config["min-gpu-floor-s"],
     )
 
 
@@ -44,6 +55,7 @@ def instance_settings(
         max_batch=config["max-batch"],
         channel=channel_params(config),
         fading=config["fading"],
+        bounds=profile_bounds(config),
     )
 
 

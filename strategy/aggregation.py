@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from task.batchnorm import MEAN, VARIANCE, pooled
+from task.names import AGGREGATIONS
 
 # PyTorch's BatchNorm momentum (its default), of the ``momentum`` rule.
 BN_MOMENTUM = 0.1
@@ -157,3 +159,165 @@ def updated_statistics(
         else np.asarray((1 - momentum) * model[name] + momentum * value, dtype=value.dtype)
         for name, value in batch.items()
     }
+
+
+def update_norm(arrays: Arrays, reference: Arrays | None = None) -> float:
+    """Return the L2 norm of a device's update over its float arrays.
+
+    The update is ``arrays`` itself (a gradient), or with a ``reference`` model the change
+    ``arrays - reference`` (a local model).
+    """
+    total = 0.0
+    for name, array in arrays.items():
+        if np.issubdtype(array.dtype, np.floating):
+            change = array if reference is None else array - reference[name]
+            total += float(np.square(change, dtype=np.float64).sum())
+    return float(np.sqrt(total))
+
+
+def clip_factors(norms: Sequence[float], multiple: float) -> np.ndarray:
+    """Return each update's scale min(1, multiple * median norm / norm).
+
+    Norms within the bound keep scale 1 (all of them when the median is 0).
+    """
+    norms = np.asarray(norms, dtype=float)
+    bound = multiple * float(np.median(norms))
+    return np.where(norms > bound, bound / np.maximum(norms, np.finfo(float).tiny), 1.0)
+
+
+def scaled(arrays: Arrays, factor: float, reference: Arrays | None = None) -> dict[str, np.ndarray]:
+    """Return the update scaled by ``factor``: ``arrays`` as they are at 1.
+
+    Float arrays only (integer buffers stay); with ``reference`` the change from it is
+    scaled, ``reference + factor (arrays - reference)``.
+    """
+    if factor == 1.0:
+        return dict(arrays)
+    out = {}
+    for name, array in arrays.items():
+        if not np.issubdtype(array.dtype, np.floating):
+            out[name] = array
+        elif reference is None:
+            out[name] = np.asarray(array * factor, dtype=array.dtype)
+        else:
+            change = (array - reference[name]) * factor
+            out[name] = np.asarray(reference[name] + change, dtype=array.dtype)
+    return out
+
+
+def _coordinate_wise(
+    arrays: Sequence[Arrays],
+    weights: np.ndarray,
+    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Combine each float coordinate's values, sorted, with ``reduce(values, weights)``.
+
+    ``reduce`` gets the devices' values of every coordinate sorted along axis 0 and their
+    weights in that order. Integer arrays take the plain weighted average
+    (:func:`weighted_average`).
+    """
+    first = arrays[0]
+    floats = [n for n in first if np.issubdtype(np.asarray(first[n]).dtype, np.floating)]
+    others = [n for n in first if n not in floats]
+    out = weighted_average([{n: a[n] for n in others} for a in arrays], weights) if others else {}
+    for name in floats:
+        stacked = np.stack([np.asarray(a[name], np.float64).ravel() for a in arrays])
+        order = np.argsort(stacked, axis=0, kind="stable")
+        values = np.take_along_axis(stacked, order, axis=0)
+        combined = reduce(values, np.asarray(weights, dtype=float)[order])
+        out[name] = combined.reshape(np.shape(first[name])).astype(np.asarray(first[name]).dtype)
+    return {name: out[name] for name in first}
+
+
+def _trimmed(values: np.ndarray, weights: np.ndarray, trim: float) -> np.ndarray:
+    """Average the sorted ``values`` over the cumulative weight band [trim, 1 - trim] of the total.
+
+    A weight share below 1e-9 of the total left in the band (rounding) is dropped.
+    """
+    upper = np.cumsum(weights, axis=0)
+    total = upper[-1]
+    kept = np.minimum(upper, (1 - trim) * total) - np.maximum(upper - weights, trim * total)
+    kept = np.where(kept > 1e-9 * total, kept, 0.0)
+    return (kept * values).sum(axis=0) / kept.sum(axis=0)
+
+
+def _median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Return the sorted ``values`` at half the cumulative weight (the mean of two at a tie)."""
+    upper = np.cumsum(weights, axis=0)
+    half, slack = 0.5 * upper[-1], 1e-9 * upper[-1]
+    low = np.argmax(upper >= half - slack, axis=0)[None]
+    high = np.argmax(upper > half + slack, axis=0)[None]
+    pair = np.take_along_axis(values, low, axis=0) + np.take_along_axis(values, high, axis=0)
+    return 0.5 * pair[0]
+
+
+def trimmed_mean(
+    arrays: Sequence[Arrays], weights: np.ndarray, trim: float
+) -> dict[str, np.ndarray]:
+    """Coordinate-wise weighted trimmed mean: the weight share ``trim`` cut at each end.
+
+    Per coordinate the devices' values are sorted, the lowest and the highest ``trim`` of
+    the total weight (|B_k| / B of Eq. (1)) left out, and the rest averaged with their
+    weights (a device whose weight straddles a cut counts with the part inside); at
+    ``trim = 0`` it is Eq. (1).
+    """
+    return _coordinate_wise(arrays, weights, lambda v, w: _trimmed(v, w, trim))
+
+
+def weighted_median(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Coordinate-wise weighted median: the value at half the cumulative weight.
+
+    Where half the weight falls between two values (equal weights, an even number of
+    devices) their mean, as :func:`numpy.median` takes.
+    """
+    return _coordinate_wise(arrays, weights, _median)
+
+
+@dataclass(frozen=True)
+class Aggregator:
+    """How the server combines the devices' updates (run-config ``aggregation``).
+
+    Attributes
+    ----------
+    rule
+        ``mean``: Eq. (1); ``clipped``: each update scaled to at most ``clip_multiple``
+        times the round's median norm, then Eq. (1); ``trimmed-mean``: the weight share
+        ``trim_fraction`` cut at each end per coordinate (:func:`trimmed_mean`);
+        ``median``: the weighted median per coordinate (:func:`weighted_median`).
+    clip_multiple
+        The bound of ``clipped`` in median norms.
+    trim_fraction
+        The weight share cut at each end by ``trimmed-mean``.
+    """
+
+    rule: str = "clipped"
+    clip_multiple: float = 4.0
+    trim_fraction: float = 0.2
+
+    def combine(
+        self, arrays: Sequence[Arrays], weights: np.ndarray, reference: Arrays | None = None
+    ) -> dict[str, np.ndarray]:
+        """Combine the devices' ``arrays`` with the weights of Eq. (1).
+
+        ``arrays`` are gradients, or with ``reference`` local models whose change from it is
+        the update that ``clipped`` bounds.
+
+        Raises
+        ------
+        ValueError
+            For an unknown rule.
+        """
+        if self.rule == "mean":
+            return weighted_average(arrays, weights)
+        if self.rule == "clipped":
+            norms = [update_norm(a, reference) for a in arrays]
+            factors = clip_factors(norms, self.clip_multiple)
+            bounded = [scaled(a, f, reference) for a, f in zip(arrays, factors, strict=True)]
+            return weighted_average(bounded, weights)
+        if self.rule == "trimmed-mean":
+            return trimmed_mean(arrays, weights, self.trim_fraction)
+        if self.rule == "median":
+            return weighted_median(arrays, weights)
+        raise ValueError(
+            f"aggregation: expected one of {', '.join(AGGREGATIONS)}, got {self.rule!r}"
+        )

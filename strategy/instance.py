@@ -10,6 +10,30 @@ from task.protocol import COMPUTE_FIELDS, ProfileReport
 
 
 @dataclass(frozen=True)
+class ProfileBounds:
+    """Plausibility bounds on the devices' profile reports (the run config's defaults).
+
+    Attributes
+    ----------
+    max_cpu_hz
+        Fastest CPU clock f_k^C (Table I's fleet: 0.7 to 2.1 GHz).
+    min_distance_m
+        Nearest distance to the base station: the path gain may not exceed Table I's
+        path loss there (:func:`scheduler.channel.path_gain`).
+    max_fading
+        Largest fading power |h|^2 of a sample (Exp(1) in Eqs. (5)-(6)).
+    min_gpu_floor_s
+        Shortest GPU latency floor t_k^l of Eq. (27); its batch threshold B_k^th may not
+        exceed the instance's B^max.
+    """
+
+    max_cpu_hz: float = 3e9
+    min_distance_m: float = 10.0
+    max_fading: float = 50.0
+    min_gpu_floor_s: float = 1e-4
+
+
+@dataclass(frozen=True)
 class InstanceSettings:
     """What the server knows about a round besides the devices' reports.
 
@@ -30,6 +54,8 @@ class InstanceSettings:
     fading
         Use this round's fading sample (instantaneous rate) instead of the average rate of
         Eq. (5)/(6).
+    bounds
+        Plausibility bounds on the reports (:func:`strategy.validation.check_profile`).
     """
 
     scenario: str
@@ -39,6 +65,7 @@ class InstanceSettings:
     max_batch: int = 128
     channel: ChannelParams = field(default_factory=ChannelParams)
     fading: bool = False
+    bounds: ProfileBounds = field(default_factory=ProfileBounds)
 
 
 def link_rates(report: ProfileReport, settings: InstanceSettings) -> tuple[float, float]:

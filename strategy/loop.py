@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from logging import INFO
+from logging import INFO, WARNING
 from typing import Any
 
 import numpy as np
@@ -14,12 +14,12 @@ from flwr.supercore import log
 
 from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import (
+    Aggregator,
     batch_weights,
     global_batch_statistics,
     scaled_learning_rate,
     sgd_step,
     updated_statistics,
-    weighted_average,
 )
 from strategy.broadcast import broadcast_gradient
 from strategy.exchange import Exchange
@@ -41,8 +41,8 @@ from strategy.rounds import (
     RoundUpdate,
     TrainingState,
 )
-from strategy.validation import TooFewDevicesError
-from task.arrays import all_finite, array_record, record_views
+from strategy.validation import TooFewDevicesError, aggregate_problem
+from task.arrays import array_record, record_views
 from task.protocol import TRAIN_GRADIENT, ProfileReport, TrainInstruction
 
 
@@ -69,6 +69,9 @@ class FeelStrategy(OwnRoundLoop):
         (eta = eta0 sqrt(B / B0)) or ``fixed`` (eta = eta0).
     bn_statistics
         BatchNorm statistics rule (:func:`~strategy.aggregation.updated_statistics`).
+    aggregator
+        How the devices' updates are combined (:class:`~strategy.aggregation.Aggregator`):
+        by default each is clipped to a multiple of the round's median norm before Eq. (1).
     gradient_bits, seed
         Bits per element b of the gradients and of the broadcast; below 32 both travel
         encoded (:mod:`task.codec`, :mod:`strategy.broadcast`, seeded by ``seed``).
@@ -105,6 +108,7 @@ class FeelStrategy(OwnRoundLoop):
         lr_scaling: str = "sqrt",
         bn_statistics: str = "global-batch",
         seed: int = 0,
+        aggregator: Aggregator | None = None,
     ) -> None:
         self.policy = policy
         self.settings = settings
@@ -112,6 +116,7 @@ class FeelStrategy(OwnRoundLoop):
         self.base_batch = base_batch
         self.lr_scaling = lr_scaling
         self.bn_statistics = bn_statistics
+        self.aggregator = aggregator or Aggregator()
         self.gradient_bits, self.seed = gradient_bits, seed
         self.timeout = timeout
         self.time_budget_s = time_budget_s
@@ -119,8 +124,8 @@ class FeelStrategy(OwnRoundLoop):
         self.profiles = ProfileCollector(settings, min_nodes, timeout)
         self.state = TrainingState()
         self.clock = PhaseClock()
-        # The round after which the global model was no longer finite (0: it is).
-        self.diverged_after = 0
+        # Why a round's new model was refused (empty: none was); the run stops after it.
+        self.refused = ""
 
     @property
     def reply_bits(self) -> int:
@@ -196,9 +201,7 @@ class FeelStrategy(OwnRoundLoop):
                 self.profiles.carry(asked, replies)
             updates, excluded = self._check(plan, replies)
             self.clock.mark("train")
-            update = self._apply(plan, updates)
-            if update.arrays is not None and not all_finite(update.arrays):
-                self.diverged_after = server_round
+            update = self._refuse_bad(server_round, self._apply(plan, updates))
             record = self._advance(plan, update, excluded)
             self.clock.mark("aggregate")
             if asked is None and self._goes_on(0.0, server_round, num_rounds):
@@ -228,15 +231,14 @@ class FeelStrategy(OwnRoundLoop):
 
     @property
     def complete(self) -> bool:
-        """Whether training is over: the clock reached ``time_budget_s``, or training diverged."""
+        """Whether training is over: the clock reached ``time_budget_s``, or a model was refused."""
         spent = bool(self.time_budget_s) and self.state.sim_time_s >= self.time_budget_s
-        return spent or bool(self.diverged_after)
+        return spent or bool(self.refused)
 
     def _why_stopped(self, num_rounds: int) -> str:
         """Say why the loop ended."""
-        if self.diverged_after:
-            after = self.diverged_after
-            return f"training diverged: the global model is not finite after round {after}"
+        if self.refused:
+            return f"training diverged: {self.refused}"
         if self.complete:
             return (
                 f"simulated time {self.state.sim_time_s:.2f} s reached the budget "
@@ -373,7 +375,7 @@ class FeelStrategy(OwnRoundLoop):
         learning_rate = scaled_learning_rate(
             self.learning_rate, global_batch, self.base_batch, self.lr_scaling
         )
-        gradient = weighted_average([u.arrays for u in updates], weights)
+        gradient = self.aggregator.combine([u.arrays for u in updates], weights)  # Eq. (1)
         sent = broadcast_gradient(gradient, self.gradient_bits, self.seed, plan.server_round)
         state = sgd_step(plan.model, sent, learning_rate)
         if any(u.buffers for u in updates):
@@ -386,6 +388,22 @@ class FeelStrategy(OwnRoundLoop):
             learning_rate,
             float(np.average([u.loss for u in updates], weights=weights)),
         )
+
+    def _refuse_bad(self, server_round: int, update: RoundUpdate) -> RoundUpdate:
+        """Return ``update`` without its model if that is not finite or valid (the run stops).
+
+        The round then leaves the global model as it was
+        (:func:`~strategy.validation.aggregate_problem` says why).
+        """
+        problem = None if update.arrays is None else aggregate_problem(record_views(update.arrays))
+        if problem is None:
+            return update
+        self.refused = (
+            f"round {server_round}'s new model was refused ({problem}); "
+            f"the global model is that of round {server_round - 1}"
+        )
+        log(WARNING, "%s", self.refused)
+        return replace(update, arrays=None)
 
     def _charge(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> Charge:
         """Charge the planned round re-evaluated for the devices whose update was applied.

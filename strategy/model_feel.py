@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance
-from strategy.aggregation import batch_weights, scaled_learning_rate, weighted_average
+from strategy.aggregation import batch_weights, scaled_learning_rate
 from strategy.broadcast import broadcast_model
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.instance import InstanceSettings
@@ -153,10 +153,12 @@ class ModelFeelStrategy(FeelStrategy):
     ) -> ArrayRecord:
         """Average ``models`` weighted by local dataset size (FedAvg), as the devices receive it.
 
-        The download is at ``model_bits`` (:func:`~strategy.broadcast.broadcast_model`): the
+        The run's aggregation (:class:`~strategy.aggregation.Aggregator`) combines them, its
+        bound on an update applied to each model's change from the one ``plan`` sent. The
+        download is at ``model_bits`` (:func:`~strategy.broadcast.broadcast_model`): the
         change of the ``parameters`` from the model ``plan`` sent.
         """
-        average = weighted_average(models, batch_weights(examples))
+        average = self.aggregator.combine(models, batch_weights(examples), plan.model)
         bits, seed = self.model_bits, self.seed
         return array_record(
             broadcast_model(average, plan.model, parameters, bits, seed, plan.server_round)

@@ -25,6 +25,7 @@ import numpy as np
 
 from scheduler import Instance, Policy, get_policy
 from scheduler.policies import FixedBatchPolicy
+from strategy.aggregation import Aggregator
 from strategy.gradient_feel import GradientFeelStrategy, LocalDataPolicy
 from strategy.individual import IndividualStrategy
 from strategy.instance import InstanceSettings
@@ -117,6 +118,9 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "time_budget_s": config["time-budget-s"],
         "min_devices": config["min-devices"],
         "seed": config["seed"],
+        "aggregator": Aggregator(
+            config["aggregation"], config["clip-multiple"], config["trim-fraction"]
+        ),
     }
     scheme = config["scheme"]
     gradient = {"gradient_bits": config["gradient-bits"], "bn_statistics": config["bn-statistics"]}

@@ -17,6 +17,7 @@ import numpy as np
 from flwr.supercore import log
 
 from scheduler import Instance
+from scheduler.channel import path_gain
 from strategy.instance import InstanceSettings, build_instance
 from task.batchnorm import VARIANCE
 from task.protocol import (
@@ -53,8 +54,9 @@ def error_summary(reason: str) -> str:
 def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> ProfileReport:
     """Decode a ``query.profile`` report and check it before it is scheduled.
 
-    Its numbers must be sound (:meth:`~task.protocol.ProfileReport.from_fields`), the
-    device must hold at least ``min_batch`` examples, and the report must make a valid
+    Its numbers must be sound (:meth:`~task.protocol.ProfileReport.from_fields`) and
+    plausible (:func:`implausible`), the device must hold at least ``min_batch`` examples,
+    and the report must make a valid
     one-device scheduling instance (the scheduler's own checks: scenario, positive rates and
     clocks, latencies in range).
 
@@ -68,11 +70,39 @@ def check_profile(report: Mapping[str, Any], settings: InstanceSettings) -> Prof
         raise ReplyError(
             f"holds {decoded.num_examples} examples, fewer than min-batch {settings.min_batch}"
         )
+    problem = implausible(decoded, settings)
+    if problem is not None:
+        raise ReplyError(f"implausible profile: {problem}")
     try:
         Instance.from_dict(build_instance([decoded], settings))
     except ValueError as exc:
         raise ReplyError(f"profile: {exc}") from None
     return decoded
+
+
+def implausible(report: ProfileReport, settings: InstanceSettings) -> str | None:
+    """Say which of a report's numbers lies outside the settings' bounds, None if none does.
+
+    The bounds (:class:`~strategy.instance.ProfileBounds`): the CPU clock, the path gain
+    against Table I's at the cell's nearest distance, the fading samples, and the GPU
+    latency floor and batch threshold of Eq. (27).
+    """
+    bounds = settings.bounds
+    nearest = float(path_gain(bounds.min_distance_m))
+    upper = {
+        "path-gain": (report.path_gain, nearest),
+        "fading-up": (report.fading_up, bounds.max_fading),
+        "fading-down": (report.fading_down, bounds.max_fading),
+        "cpu-hz": (report.compute.get("cpu-hz", 0.0), bounds.max_cpu_hz),
+        "batch-threshold": (report.compute.get("batch-threshold", 0.0), settings.max_batch),
+    }
+    for key, (value, bound) in upper.items():
+        if value > bound:
+            return f"{key} {value!r} exceeds {bound:g}"
+    floor = report.compute.get("latency-floor-s", bounds.min_gpu_floor_s)
+    if floor < bounds.min_gpu_floor_s:
+        return f"latency-floor-s {floor!r} is below {bounds.min_gpu_floor_s:g}"
+    return None
 
 
 def _check_arrays(
@@ -131,6 +161,19 @@ def bounded(reason: str) -> str:
     """
     text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in reason[: REASON_CHARS + 1])
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def aggregate_problem(model: Mapping[str, np.ndarray]) -> str | None:
+    """Say what is wrong with a round's new global model, None if it may be applied.
+
+    Every array must be finite, and every BatchNorm running variance not negative.
+    """
+    for name, array in model.items():
+        if not np.all(np.isfinite(array)):
+            return f"{name!r} holds NaN or inf values"
+        if name.endswith(f".{VARIANCE}") and np.any(array < 0):
+            return f"{name!r} holds a negative variance"
+    return None
 
 
 def exclude(excluded: dict[str, str], device: str, node_id: int, reason: str) -> None:

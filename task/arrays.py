@@ -141,11 +141,6 @@ def model_state(record: ArrayRecord) -> dict[str, Any]:
         return {name: torch.from_numpy(view) for name, view in record_views(record).items()}
 
 
-def all_finite(record: ArrayRecord) -> bool:
-    """Whether every value of every array of ``record`` is finite (no NaN or inf)."""
-    return all(np.isfinite(view).all() for view in record_views(record).values())
-
-
 def npy_array(value: np.ndarray) -> Array:
     """Return ``Array(value)``, its ``.npy`` bytes written with one copy of the values.
 

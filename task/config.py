@@ -13,6 +13,8 @@ from typing import Any
 
 from task.errors import ConfigError
 from task.names import (
+    AGGREGATIONS,
+    ATTACKS,
     BN_STATISTICS,
     DATASET_NAMES,
     DEVICE_NAMES,
@@ -208,6 +210,20 @@ _KEYS = (
         high=1,
     ),
     Key(
+        "attacker",
+        -1,
+        "partition id of the one device that attacks in every round with --attack (-1: none)",
+        low=-1,
+    ),
+    Key(
+        "attack",
+        "scaled-gradient",
+        "the attacker's fault: scaled-gradient (its update times --attack-scale) or "
+        "lying-profile (cpu-hz 1e12 and a 0 dB path gain)",
+        choices=ATTACKS,
+    ),
+    Key("attack-scale", 1e30, "factor of the attacker's scaled-gradient update", above=0),
+    Key(
         "resume",
         False,
         "continue the run in results-dir after its last complete round (set by --resume)",
@@ -303,6 +319,55 @@ _KEYS = (
         "BatchNorm statistics of gradient schemes: global-batch (the last global batch's, "
         "pooled from the devices') or momentum (PyTorch's average, momentum 0.1, once a round)",
         choices=BN_STATISTICS,
+    ),
+    Key(
+        "aggregation",
+        "clipped",
+        "how the updates are combined: mean (Eq. 1), clipped (each update's norm at most "
+        "clip-multiple x the round's median, then Eq. 1), trimmed-mean or median "
+        "(coordinate-wise, weighted by batch or data size)",
+        choices=AGGREGATIONS,
+    ),
+    Key(
+        "clip-multiple",
+        4.0,
+        "clipped: bound on an update's L2 norm, in multiples of the round's median norm",
+        above=0,
+    ),
+    Key(
+        "trim-fraction",
+        0.2,
+        "trimmed-mean: share of the total weight cut at each end of every coordinate",
+        low=0,
+        high=0.45,
+    ),
+    Key(
+        "max-cpu-hz",
+        3e9,
+        "plausibility bound: a device reporting a faster CPU clock is excluded (Table I: "
+        "at most 2.1 GHz)",
+        above=0,
+    ),
+    Key(
+        "min-distance-m",
+        10.0,
+        "plausibility bound: a device reporting a path gain above Table I's at this distance "
+        "is excluded (the fleet's devices are at least 10 m away)",
+        above=0,
+    ),
+    Key(
+        "max-fading",
+        50.0,
+        "plausibility bound on a reported Rayleigh fading power |h|^2 ~ Exp(1) "
+        "(P(|h|^2 > 50) = e^-50)",
+        above=0,
+    ),
+    Key(
+        "min-gpu-floor-s",
+        1e-4,
+        "plausibility bound: a GPU device reporting a latency floor t^l below this, or a "
+        "batch threshold B^th above max-batch, is excluded",
+        low=0,
     ),
     Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),
     Key("max-batch", 128, "largest batch per device B^max", low=1),

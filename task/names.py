@@ -9,3 +9,7 @@ SCENARIO_NAMES = ("cpu", "gpu")
 LR_SCALINGS = ("sqrt", "fixed")
 # How a gradient scheme's global model takes its BatchNorm statistics from the global batch.
 BN_STATISTICS = ("global-batch", "momentum")
+# How the server combines the devices' updates: Eq. (1), or a robust mean of them.
+AGGREGATIONS = ("mean", "clipped", "trimmed-mean", "median")
+# The adversarial faults one chosen device can inject (run-config ``attack``).
+ATTACKS = ("scaled-gradient", "lying-profile")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import socket
 
 import pytest
@@ -87,11 +88,15 @@ def test_eval_every_s_evaluates_the_rounds_that_cross_each_multiple_of_it(tmp_pa
     assert evaluated == crossing and 4 <= len(evaluated) < len(rows)
 
 
-def test_a_step_that_leaves_the_global_model_not_finite_stops_the_run_after_that_round(tmp_path):
+def test_a_step_that_leaves_the_global_model_not_finite_is_refused_and_stops_the_run(tmp_path):
     directory, rows = simulate(tmp_path, **{"num-server-rounds": 5, "learning-rate": 1e300})
     assert [r["round"] for r in rows] == [1] and rows[0]["test_accuracy"] is not None
     summary = json.loads((directory / "summary.json").read_text())
-    assert summary["stopped"] == "training diverged: the global model is not finite after round 1"
+    assert summary["stopped"].startswith("training diverged: round 1's new model was refused (")
+    assert summary["stopped"].endswith(
+        "holds NaN or inf values); the global model is that of round 0"
+    )
+    assert math.isfinite(rows[0]["test_loss"])  # the initial model, evaluated
 
 
 # The digits CNN's parameter tensors: conv and linear weights and biases.

@@ -1,5 +1,6 @@
 """Fault injection (client.faults): seeded draws of every kind, each caught by the reply checks."""
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -14,11 +15,15 @@ from client.faults import (
     corrupt_profile,
     corrupt_train,
     draw_fault,
+    inject_profile,
     inject_train,
 )
+from scheduler.channel import path_gain
 from strategy import InstanceSettings
+from strategy.instance import ProfileBounds
 from strategy.validation import check_profile
 from task.codec import encode_arrays
+from task.config import resolve_run_config
 from task.protocol import TRAIN_GRADIENT, ReplyError, train_reply_record
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4)
@@ -69,7 +74,8 @@ def test_faults_are_seeded_at_the_rate_and_cover_every_kind():
     assert all(draw_fault("profile", 0.0, 7, pid, 1)[0] is None for pid in range(100))
     assert all(draw_fault("profile", 1.0, 7, pid, 1)[0] in PROFILE_FAULTS for pid in range(100))
     update, metrics = sound_reply()
-    assert inject_train(update, metrics, {"inject-faults": 0.0, "seed": 7}, 1) == (update, metrics)
+    config = resolve_run_config({"inject-faults": 0.0, "seed": 7})
+    assert inject_train(update, metrics, config, 1) == (update, metrics)
 
 
 @pytest.mark.parametrize("kind", ["missing-key", "wrong-shape", "wrong-dtype", "nan", "inf"])
@@ -84,3 +90,73 @@ def test_each_fault_of_an_encoded_update_is_caught_naming_what_it_hit(kind, draw
     reason = {"wrong-shape": "does not decode", "wrong-dtype": "does not decode"}
     with pytest.raises(ReplyError, match=f"{hit}.*{reason.get(kind, '')}"):
         check(content, assigned=8)
+
+
+@pytest.mark.security
+def test_only_the_attacker_attacks_in_every_round_with_its_scaled_update():
+    config = resolve_run_config({"attacker": 1, "attack-scale": 1e6})
+    update, metrics = sound_reply()
+    for server_round in (1, 2, 3):
+        sent, same = inject_train(update, metrics, config, server_round)
+        assert same == metrics and set(sent) == set(update)
+        for name, value in sent.items():
+            assert value.dtype == update[name].dtype
+            assert np.array_equal(value, update[name] * np.float32(1e6))
+    other = resolve_run_config({"attacker": 0})
+    assert inject_train(update, metrics, other, 1) == (update, metrics)
+
+
+@pytest.mark.security
+def test_an_attackers_encoded_update_decodes_scaled():
+    config = resolve_run_config({"attacker": 1, "attack-scale": 1e6})
+    update, metrics = sound_reply()
+    encoded = encode_arrays(update, 8, np.random.default_rng(0))
+    sent, _ = inject_train(encoded, metrics, config, 1)
+    for name, tensor in sent.items():
+        assert np.array_equal(tensor.packed, encoded[name].packed)
+        assert np.allclose(tensor.floats, encoded[name].floats * 1e6)
+
+
+@pytest.mark.security
+def test_a_lying_profile_passes_the_old_checks_and_fails_the_plausibility_bounds():
+    config = resolve_run_config({"attacker": 1, "attack": "lying-profile"})
+    lie = inject_profile(profile(), config, 1)
+    assert lie["cpu-hz"] == 1e12 and lie["path-gain"] == 1.0
+    assert inject_profile(profile(**{"partition-id": 2}), config, 1) == profile(
+        **{"partition-id": 2}
+    )
+    with pytest.raises(ReplyError, match=r"implausible profile: path-gain 1.0 exceeds 5.1"):
+        check_profile(lie, SETTINGS)
+    without_bounds = InstanceSettings(
+        "cpu", gradient_size_bits=32e4, bounds=ProfileBounds(1e13, 1e-6, 50.0, 0.0)
+    )
+    assert check_profile(lie, without_bounds).compute["cpu-hz"] == 1e12
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cpu-hz": 3.5e9}, "cpu-hz 3500000000.0 exceeds 3e+09"),
+        ({"fading-down": 51.0}, "fading-down 51.0 exceeds 50"),
+        ({"path-gain": float(path_gain(9.0))}, "path-gain 7.62"),
+    ],
+)
+def test_each_cpu_profile_field_beyond_its_bound_is_excluded(changes, message):
+    with pytest.raises(ReplyError, match=re.escape(f"implausible profile: {message}")):
+        check_profile(profile(**changes), SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"latency-floor-s": 5e-5}, "latency-floor-s 5e-05 is below 0.0001"),
+        ({"batch-threshold": 129.0}, "batch-threshold 129.0 exceeds 128"),
+    ],
+)
+def test_each_gpu_profile_number_beyond_its_bound_is_excluded(changes, message):
+    gpu = {"latency-floor-s": 1e-3, "latency-slope-s": 1e-4, "batch-threshold": 16.0}
+    report = profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu, **changes})
+    settings = InstanceSettings("gpu", gradient_size_bits=32e4)
+    assert check_profile(profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu}), settings)
+    with pytest.raises(ReplyError, match=re.escape(f"implausible profile: {message}")):
+        check_profile(report, settings)
