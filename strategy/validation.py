@@ -117,8 +117,20 @@ def _check_arrays(
             raise ReplyError(f"{what} {name!r} has shape {array.shape}, expected {expected.shape}")
         if array.dtype != expected.dtype:
             raise ReplyError(f"{what} {name!r} has dtype {array.dtype}, expected {expected.dtype}")
-        if not np.all(np.isfinite(array)):
-            raise ReplyError(f"{what} {name!r} holds NaN or inf values")
+        if problem := _value_problem(name, array, variances=False):
+            raise ReplyError(f"{what} {problem}")
+
+
+def _value_problem(name: str, array: np.ndarray, *, variances: bool) -> str | None:
+    """Say what is wrong with the values of array ``name``, None if nothing is.
+
+    They must be finite, and with ``variances`` a BatchNorm running variance not negative.
+    """
+    if not np.all(np.isfinite(array)):
+        return f"{name!r} holds NaN or inf values"
+    if variances and name.endswith(f".{VARIANCE}") and np.any(array < 0):
+        return f"{name!r} holds a negative variance"
+    return None
 
 
 def check_update(
@@ -149,8 +161,8 @@ def check_update(
         raise ReplyError(f"{update_key} lacks {missing[0]!r}")
     statistics = reply.buffers if message_type == TRAIN_GRADIENT else {}  # not model changes
     for name, array in statistics.items():
-        if name.endswith(f".{VARIANCE}") and np.any(array < 0):
-            raise ReplyError(f"{BUFFERS} {name!r} holds a negative variance")
+        if problem := _value_problem(name, array, variances=True):
+            raise ReplyError(f"{BUFFERS} {problem}")
 
 
 def bounded(reason: str) -> str:
@@ -168,12 +180,8 @@ def aggregate_problem(model: Mapping[str, np.ndarray]) -> str | None:
 
     Every array must be finite, and every BatchNorm running variance not negative.
     """
-    for name, array in model.items():
-        if not np.all(np.isfinite(array)):
-            return f"{name!r} holds NaN or inf values"
-        if name.endswith(f".{VARIANCE}") and np.any(array < 0):
-            return f"{name!r} holds a negative variance"
-    return None
+    problems = (_value_problem(name, array, variances=True) for name, array in model.items())
+    return next((problem for problem in problems if problem), None)
 
 
 def exclude(excluded: dict[str, str], device: str, node_id: int, reason: str) -> None:

@@ -50,7 +50,8 @@ def _listening(pid: int, port: int) -> bool:
         return False
     listen_state = "0A"
     for row in table:
-        local, state = row.split()[1], row.split()[3]
+        fields = row.split()
+        local, state = fields[1], fields[3]
         if state == listen_state and int(local.rpartition(":")[2], 16) == port:
             return True
     return False
