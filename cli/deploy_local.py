@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any
 
 from cli.errors import UsageError
@@ -93,7 +94,7 @@ def node_configs(specs: list[str], num_nodes: int, config: dict[str, Any]) -> li
 def run(args: argparse.Namespace) -> int:
     """Run the deployment; return 0 when the run completed, 1 when it failed."""
     from cli.preflight import check_simulation
-    from cli.process.deployment import LocalDeployment
+    from cli.process.deployment import NODE_PARTITIONS_FILE, LocalDeployment
 
     if args.nodes < 1:
         raise UsageError("--nodes", f"must be >= 1, got {args.nodes}")
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--nodes", exc.message) from None
         raise _usage(exc) from None
     nodes = node_configs(args.node_config, args.nodes, config)
+    if args.secure and not config["node-partitions"]:  # the map the deployment writes
+        config["node-partitions"] = str(Path(config["results-dir"]) / NODE_PARTITIONS_FILE)
     return run_app(
         "feel deploy-local" + (" --secure" if args.secure else ""),
         config,

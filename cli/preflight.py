@@ -3,7 +3,8 @@
 :func:`task.config.resolve_run_config` checks each run-config value on its own; these
 checks need the files and the number of devices: the dataset is where ``data-dir`` says,
 its training set splits into a partition of at least ``min-batch`` examples per device,
-``min-devices`` does not exceed the devices, and the fleet file describes every device.
+``min-devices`` does not exceed the devices, the fleet file describes every device, and the
+``node-partitions`` file is a valid map.
 Inside the run the same problems would surface only after the SuperLink and Ray started
 (for CIFAR-10 without ``data-dir``, after about 30 s).
 """
@@ -27,6 +28,7 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         file's ``devices[i].<field>``) and the bad value.
     """
     from client.fleet.sources import check_fleet_file
+    from strategy.identity import read_node_partitions
     from task.data import train_labels
     from task.model_file import load_model
     from task.partition import device_indices
@@ -54,3 +56,5 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         check_fleet_file(config["fleet-file"], config["scenario"], num_devices)
     if config["initial-model"]:
         load_model(config["initial-model"], config)
+    if config["node-partitions"]:
+        read_node_partitions(config["node-partitions"])

@@ -10,7 +10,9 @@ fault corrupts the update as it is sent: below 32 bits its encoded parts
 One chosen device may attack instead (run-config ``attacker``, its partition id): in every
 round it sends the fault ``attack`` (:data:`ATTACKS`), which no check of a single reply can
 tell from a sound one: its update times ``attack-scale`` (``scaled-gradient``), or a profile
-claiming a fast CPU and a perfect channel (``lying-profile``).
+claiming a fast CPU and a perfect channel (``lying-profile``), or from round 2 on a
+report in the name of the next device's partition (``foreign-partition``), as a device
+that takes another's identity after it enrolled.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from task.codec import EncodedTensor
+from task.protocol import NUM_PARTITIONS
 from task.seeding import stream_rng
 
 # An update as sent: float32 arrays, or below 32 bits encoded tensors.
@@ -42,7 +45,9 @@ TRAIN_FAULTS = (
 )
 FAULTS = {"profile": PROFILE_FAULTS, "train": TRAIN_FAULTS}
 # The attacker's faults (task.names.ATTACKS) and the phase each corrupts.
-ATTACKS = {"scaled-gradient": "train", "lying-profile": "profile"}
+ATTACKS = {"scaled-gradient": "train", "lying-profile": "profile", "foreign-partition": "profile"}
+# The report's keys that say which partition it is for, which faults leave sound.
+IDENTITY_KEYS = ("partition-id", NUM_PARTITIONS)
 # What a lying profile claims: a 1 THz CPU clock and a 0 dB path gain.
 LYING_PROFILE = {"cpu-hz": 1e12, "path-gain": 1.0}
 
@@ -93,7 +98,15 @@ def inject_profile(
     (:func:`chosen_fault`).
     """
     kind, rng = chosen_fault("profile", config, int(report["partition-id"]), server_round)
+    if kind == "foreign-partition":
+        return foreign_partition(report) if server_round > 1 else report
     return report if kind is None else corrupt_profile(kind, report, rng)
+
+
+def foreign_partition(report: dict[str, Any]) -> dict[str, Any]:
+    """Return ``report`` in the name of the next partition, (id + 1) mod K."""
+    pid, count = int(report["partition-id"]), int(report[NUM_PARTITIONS])
+    return {**report, "partition-id": (pid + 1) % count}
 
 
 def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -106,7 +119,7 @@ def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator)
     numbers = sorted(
         key
         for key, value in report.items()
-        if key != "partition-id" and type(value) in (int, float)
+        if key not in IDENTITY_KEYS and type(value) in (int, float)
     )
     key = numbers[int(rng.integers(len(numbers)))]
     value = -abs(report[key]) - 1.0 if kind == "negative" else math.nan

@@ -241,7 +241,8 @@ def measure_compute(node: Node) -> dict[str, float]:
 
 def profile(node: Node, server_round: int) -> dict[str, int | float | str]:
     """Return the reply to ``query.profile`` for ``server_round`` (message contract)."""
-    return profile_record(device(node), server_round, len(shard(node)), node.config["seed"])
+    examples, seed = len(shard(node)), node.config["seed"]
+    return profile_record(device(node), server_round, examples, seed, node.num_partitions)
 
 
 def reproducible_torch(node: Node, server_round: int) -> None:

@@ -5,8 +5,10 @@ Usage: python scripts/attack_runs.py [--clients 6] [--rounds 60] [--attacker 0] 
 Runs the default simulation (digits CNN, the proposed scheme) in process, clean and with
 partition ``--attacker`` attacking in every round, under the defaults (``clipped``, the
 plausibility bounds) and under the behaviour before them (``mean``, bounds that no report
-reaches). For each run it prints the final test accuracy, the attacker's mean weight
-|B_k| / B in Eq. (1) (0 in a round it is excluded from) and its batch in round 1.
+reaches); a foreign partition claim only under the defaults, since the partition pins have
+no switch (before them, both devices were left out). For each run it prints the final test
+accuracy, the attacker's mean weight |B_k| / B in Eq. (1) (0 in a round it is excluded
+from) and its batch in round 1.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ RUNS = {
     "scaled-gradient, after": {"attack": "scaled-gradient"},
     "lying-profile, before": {"attack": "lying-profile", **UNBOUNDED},
     "lying-profile, after": {"attack": "lying-profile"},
+    "foreign-partition, after": {"attack": "foreign-partition"},
 }
 
 

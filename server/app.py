@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict
 from logging import INFO
@@ -13,10 +14,12 @@ import torch
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore import log
+from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
 from server.build import build_strategy
 from server.checkpoint import resume_point, set_rng_state
 from server.evaluation import Evaluator
+from server.inprocess import InProcessGrid
 from server.plots import plot_curves
 from server.probe import probe_set
 from server.results import ResultsWriter, read_rounds, summarize
@@ -29,6 +32,7 @@ from task.data import load_dataset
 from task.flops import parameter_count, parameter_shapes
 from task.model_file import file_sha256, load_model
 from task.models import build_model
+from task.partition import partition_sizes
 from task.system_model import charged_name, system_network
 from task.training import resolve_device
 from task.transport import enable_ray_transport
@@ -39,6 +43,11 @@ app = ServerApp()
 # every phase of a round last a multiple of it: for the digits CNN most of the round
 # (scripts/bench_simulation.py).
 SIMULATION_PULL_INTERVAL_S = 0.005
+
+
+def simulated(grid: Grid) -> bool:
+    """Whether ``grid`` is a simulation's (the Simulation Engine's, or in process)."""
+    return isinstance(grid, InMemoryGrid | InProcessGrid)
 
 
 def results_directory(path: str, run_id: int) -> Path:
@@ -62,7 +71,10 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
     started = initial_model(model, config)
     num_params = parameter_count(model)
     charged = system_network(config["system-model"])[0] if config["system-model"] else model
-    strategy = build_strategy(config, parameter_shapes(charged))
+    sizes = functools.lru_cache(maxsize=4)(functools.partial(partition_sizes, data.y_train, config))
+    strategy = build_strategy(
+        config, parameter_shapes(charged), simulated=simulated(grid), sizes=sizes
+    )
     if charged is not model:
         log(INFO, "latencies charged for %s; %s trains", config["system-model"], config["model"])
     probe = None
@@ -91,7 +103,6 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
             grid=grid,
             initial_arrays=initial,
             num_rounds=config["num-server-rounds"],
-            timeout=config["round-timeout-s"],
             evaluate_fn=evaluation,
             eval_every=EvaluationSchedule(config["eval-every"], config["eval-every-s"]),
             round_hooks=(rounds, log_progress),

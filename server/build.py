@@ -7,6 +7,8 @@ from typing import Any
 
 from scheduler.channel import ChannelParams
 from strategy import FeelStrategy, InstanceSettings, build_scheme_strategy
+from strategy.deadlines import Deadlines
+from strategy.identity import PartitionPins, PartitionSizes, read_node_partitions
 from strategy.instance import ProfileBounds
 from strategy.schemes import MODEL_SCHEMES
 from task.codec import encoded_bits
@@ -59,6 +61,45 @@ def instance_settings(
     )
 
 
-def build_strategy(config: Mapping[str, Any], shapes: Iterable[tuple[int, ...]]) -> FeelStrategy:
-    """Build the strategy of the run config's scheme for a model with parameter ``shapes``."""
-    return build_scheme_strategy(config, instance_settings(config, shapes))
+def deadlines(config: Mapping[str, Any], simulated: bool) -> Deadlines:
+    """Return the run config's deadlines; on a ``simulated`` grid, without the quorum."""
+    chosen = Deadlines(
+        connect_s=config["connect-timeout-s"],
+        round_s=config["round-timeout-s"],
+        quorum=config["round-quorum"],
+        grace_s=config["round-grace-s"],
+        max_silent_rounds=config["max-silent-rounds"],
+    )
+    return chosen.without_quorum() if simulated else chosen
+
+
+def partition_pins(config: Mapping[str, Any], sizes: PartitionSizes | None) -> PartitionPins:
+    """Return the partition pins of the run config's ``node-partitions`` file (or none).
+
+    Raises
+    ------
+    task.errors.ConfigError
+        Field ``node-partitions``, for a file that cannot be read or is not a valid map.
+    """
+    path = config["node-partitions"]
+    return PartitionPins(read_node_partitions(path) if path else {}, sizes)
+
+
+def build_strategy(
+    config: Mapping[str, Any],
+    shapes: Iterable[tuple[int, ...]],
+    *,
+    simulated: bool = False,
+    sizes: PartitionSizes | None = None,
+) -> FeelStrategy:
+    """Build the strategy of the run config's scheme for a model with parameter ``shapes``.
+
+    ``simulated``: the grid is a simulation's (no quorum). ``sizes``: the run's partition
+    sizes, to check the devices' ``num-examples`` against (:mod:`strategy.identity`).
+    """
+    return build_scheme_strategy(
+        config,
+        instance_settings(config, shapes),
+        deadlines(config, simulated),
+        partition_pins(config, sizes),
+    )

@@ -50,6 +50,8 @@ class Exchange:
     grid: Grid
     messages: list[Message]
     message_ids: set[str]
+    # Whether the last receive ended at the grace period after a quorum, with replies missing.
+    cut_short: bool = False
 
     @classmethod
     def push(cls, grid: Grid, messages: Iterable[Message]) -> Exchange:
@@ -65,19 +67,27 @@ class Exchange:
             self.message_ids |= set(self.grid.push_messages(messages))
             self.messages += messages
 
-    def receive(self, timeout: float) -> dict[int, Message]:
+    def receive(
+        self, timeout: float, quorum: int | None = None, grace_s: float = 0.0
+    ) -> dict[int, Message]:
         """Wait up to ``timeout`` seconds for the replies; return those in, by node.
 
+        Once ``quorum`` of them are in (None: never), the others get ``grace_s`` seconds
+        more, within the timeout; :attr:`cut_short` says whether the grace ended the wait.
         The pulls are spaced by the grid's own ``pull_interval`` where it has one.
         """
         waiting, replies = set(self.message_ids), []
         interval = getattr(self.grid, "pull_interval", DEFAULT_PULL_INTERVAL_S)
         deadline = time.monotonic() + timeout
+        graced = False
         while waiting:
             pulled = list(self.grid.pull_messages(waiting))
             replies += pulled
             waiting -= {reply.metadata.reply_to_message_id for reply in pulled}
+            if not graced and quorum is not None and len(self.message_ids) - len(waiting) >= quorum:
+                graced, deadline = True, min(deadline, time.monotonic() + grace_s)
             if not waiting or time.monotonic() >= deadline:
                 break
             time.sleep(interval)
+        self.cut_short = graced and bool(waiting)
         return reply_sources(self.messages, replies)

@@ -22,8 +22,10 @@ from strategy.aggregation import (
     updated_statistics,
 )
 from strategy.broadcast import broadcast_gradient
+from strategy.deadlines import GRACE_OVER, TIMED_OUT, Deadlines
 from strategy.exchange import Exchange
 from strategy.hooks import OwnRoundLoop
+from strategy.identity import PartitionPins
 from strategy.instance import InstanceSettings, build_instance
 from strategy.phases import PhaseClock
 from strategy.profiles import ProfileCollector, ProfileQueryOut, Profiles
@@ -76,9 +78,13 @@ class FeelStrategy(OwnRoundLoop):
         Bits per element b of the gradients and of the broadcast; below 32 both travel
         encoded (:mod:`task.codec`, :mod:`strategy.broadcast`, seeded by ``seed``).
     min_nodes
-        Nodes to wait for before the first round (at most ``timeout`` seconds).
-    timeout
-        Seconds to wait for the nodes before the first round and for each phase's replies.
+        Nodes to wait for before the first round (at most ``deadlines.connect_s`` seconds).
+    deadlines
+        How long each phase waits for its replies: a quorum and a grace period, or the
+        round timeout (:class:`~strategy.deadlines.Deadlines`); silent devices are dropped.
+    pins
+        Which node may report which partition, and its size
+        (:class:`~strategy.identity.PartitionPins`; by default pinned on first report).
     time_budget_s
         Simulated seconds after which no further round starts (0: no budget).
     min_devices
@@ -102,13 +108,14 @@ class FeelStrategy(OwnRoundLoop):
         base_batch: int,
         gradient_bits: int = 32,
         min_nodes: int = 1,
-        timeout: float = 3600.0,
+        deadlines: Deadlines | None = None,
         time_budget_s: float = 0.0,
         min_devices: int = 1,
         lr_scaling: str = "sqrt",
         bn_statistics: str = "global-batch",
         seed: int = 0,
         aggregator: Aggregator | None = None,
+        pins: PartitionPins | None = None,
     ) -> None:
         self.policy = policy
         self.settings = settings
@@ -118,10 +125,12 @@ class FeelStrategy(OwnRoundLoop):
         self.bn_statistics = bn_statistics
         self.aggregator = aggregator or Aggregator()
         self.gradient_bits, self.seed = gradient_bits, seed
-        self.timeout = timeout
+        self.deadlines = deadlines or Deadlines()
         self.time_budget_s = time_budget_s
         self.min_devices = min_devices
-        self.profiles = ProfileCollector(settings, min_nodes, timeout)
+        self.profiles = ProfileCollector(
+            settings, min_nodes, self.deadlines, pins or PartitionPins()
+        )
         self.state = TrainingState()
         self.clock = PhaseClock()
         # Why a round's new model was refused (empty: none was); the run stops after it.
@@ -173,7 +182,8 @@ class FeelStrategy(OwnRoundLoop):
         (:func:`~task.arrays.array_record`), whatever the layout of ``initial_arrays``.
         """
         self.state = from_state or TrainingState()
-        timeout = self.timeout if timeout is None else timeout
+        if timeout is not None:
+            self.deadlines = self.profiles.deadlines = replace(self.deadlines, round_s=timeout)
         shared = train_config or ConfigRecord()
         self.summary()
         result = FeelResult(arrays=array_record(record_views(initial_arrays)))
@@ -196,13 +206,14 @@ class FeelStrategy(OwnRoundLoop):
             self.clock.mark("schedule")
             sent = Exchange.push(grid, messages)
             asked = self.profiles.ask(grid, server_round + 1, plan.node_ids) if ahead else None
-            replies = sent.receive(timeout)
+            replies = self._receive(sent)
             if asked is not None:
                 self.profiles.carry(asked, replies)
-            updates, excluded = self._check(plan, replies)
+            updates, excluded = self._check(plan, replies, sent.cut_short)
             self.clock.mark("train")
             update = self._refuse_bad(server_round, self._apply(plan, updates))
             record = self._advance(plan, update, excluded)
+            self.profiles.close_round(server_round)
             self.clock.mark("aggregate")
             if asked is None and self._goes_on(0.0, server_round, num_rounds):
                 asked = self.profiles.ask(grid, server_round + 1)
@@ -358,11 +369,24 @@ class FeelStrategy(OwnRoundLoop):
 
     # -- step 4: replies -----------------------------------------------------------------
 
+    def _receive(self, sent: Exchange) -> dict[int, Message]:
+        """Wait for the train replies as the deadlines say; note who replied."""
+        quorum = self.deadlines.quorum_of(len(sent.messages))
+        replies = sent.receive(self.deadlines.round_s, quorum, self.deadlines.grace_s)
+        self.profiles.attendance.asked((m.metadata.dst_node_id for m in sent.messages), replies)
+        return replies
+
     def _check(
-        self, plan: RoundPlan, replies: dict[int, Message]
+        self, plan: RoundPlan, replies: dict[int, Message], cut_short: bool = False
     ) -> tuple[list[DeviceUpdate], dict[str, str]]:
-        """Return the usable updates (:func:`~strategy.replies.usable_updates`): min_devices."""
-        updates, excluded = usable_updates(plan, replies, self.message_type, self.reply_bits)
+        """Return the usable updates (:func:`~strategy.replies.usable_updates`): min_devices.
+
+        With ``cut_short`` the missing replies were cut off by the grace period.
+        """
+        missing = GRACE_OVER if cut_short else TIMED_OUT
+        updates, excluded = usable_updates(
+            plan, replies, self.message_type, self.reply_bits, missing
+        )
         self._require_devices(plan.server_round, len(updates), excluded)
         return updates, excluded
 

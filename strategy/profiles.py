@@ -8,7 +8,6 @@ same, so the schedule does not depend on how it came.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
@@ -17,7 +16,9 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 from flwr.supercore import log
 
+from strategy.deadlines import GRACE_OVER, TIMED_OUT, Attendance, Deadlines
 from strategy.exchange import Exchange
+from strategy.identity import PartitionPins
 from strategy.instance import InstanceSettings
 from strategy.validation import check_profile, error_summary, exclude
 from task.protocol import PROFILE_QUERY, ProfileQuery, ProfileReport, ReplyError, profile_fields
@@ -55,21 +56,30 @@ class ProfileCollector:
     settings
         What the server knows besides the reports (to check them).
     min_nodes
-        Nodes to wait for before the first round (at most ``timeout`` seconds).
-    timeout
-        Seconds to wait for the nodes before the first round and for the replies.
+        Nodes to wait for before the first round (at most ``deadlines.connect_s`` seconds).
+    deadlines
+        How long a phase waits for its replies (:class:`~strategy.deadlines.Deadlines`).
+    pins
+        Which node may report which partition (:class:`~strategy.identity.PartitionPins`).
 
     Attributes
     ----------
     partitions
         The partition id each node reported last, to name a node that stops answering.
+    attendance
+        Which nodes replied in each round; the silent ones are dropped and not asked again.
     """
 
     settings: InstanceSettings
     min_nodes: int = 1
-    timeout: float = 3600.0
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    pins: PartitionPins = field(default_factory=PartitionPins)
     partitions: dict[int, int] = field(default_factory=dict)
+    attendance: Attendance = field(default_factory=Attendance)
     _nodes_awaited: bool = False
+
+    def __post_init__(self) -> None:
+        self.attendance.max_silent_rounds = self.deadlines.max_silent_rounds
 
     def ask(self, grid: Grid, server_round: int, carriers: Iterable[int] = ()) -> ProfileQueryOut:
         """Push the ``query.profile`` of ``server_round`` to every connected node but ``carriers``.
@@ -94,7 +104,7 @@ class ProfileCollector:
         has no report on the way from are queried: a carrier whose train reply did not come
         or had no report, and a node that connected since.
         """
-        connected = list(grid.get_node_ids())
+        connected = self._connected(grid)
         for node_id in set(asked.carried) - set(connected):
             del asked.carried[node_id]
         awaited = set(asked.node_ids) | set(asked.carried)
@@ -114,14 +124,46 @@ class ProfileCollector:
     def collect(self, asked: ProfileQueryOut) -> tuple[Profiles, dict[str, str]]:
         """Wait for the replies to ``asked``; return the usable reports and the devices left out.
 
-        A device is left out for no reply before the timeout, an error reply, a report that
-        fails :func:`~strategy.validation.check_profile`, or a partition id claimed twice;
-        ``excluded`` names it by partition id (``node <id>`` if unknown).
+        The wait ends at the round timeout, or a grace period after a quorum of the round's
+        devices (carriers included) is in. A device is left out for no reply by then, an
+        error reply, a report that fails :func:`~strategy.validation.check_profile`, or one
+        that :class:`~strategy.identity.PartitionPins` refuses (another node's partition, a
+        wrong size); ``excluded`` names it by partition id (``node <id>`` if unknown). The
+        devices dropped for silence are listed too.
         """
-        replies = {**asked.exchange.receive(self.timeout), **asked.carried}
+        replies = {**self._receive(asked), **asked.carried}
+        self.attendance.asked(asked.node_ids, replies)
+        replies = {n: r for n, r in replies.items() if n not in self.attendance.dropped}
+        missing = GRACE_OVER if asked.exchange.cut_short else TIMED_OUT
+        lost = {n: missing for n in asked.node_ids if n not in replies}
+        checked, excluded = self._checked(replies, lost)
+        connected = set(asked.exchange.grid.get_node_ids())
+        profiles, refused = self.pins.admit(checked, connected)
+        for node_id, reason in refused.items():  # named by what the server knows of it
+            exclude(excluded, self._label(node_id), node_id, reason)
+        self._exclude_lost(excluded, lost, profiles)
+        self.partitions.update({n: p.partition_id for n, p in profiles.items()})
+        for node_id in sorted(self.attendance.dropped & connected):
+            excluded[self._label(node_id)] = self._dropped_reason()
+        return dict(sorted(profiles.items(), key=lambda item: item[1].partition_id)), excluded
+
+    def _receive(self, asked: ProfileQueryOut) -> dict[int, Message]:
+        """Pull the replies to ``asked``'s queries until the deadlines say stop."""
+        deadlines = self.deadlines
+        quorum = deadlines.quorum_of(len(asked.node_ids) + len(asked.carried))
+        if quorum is not None:
+            quorum = max(0, quorum - len(asked.carried))
+        return asked.exchange.receive(deadlines.round_s, quorum, deadlines.grace_s)
+
+    def _checked(
+        self, replies: Mapping[int, Message], lost: dict[int, str]
+    ) -> tuple[Profiles, dict[str, str]]:
+        """Return the replies' reports that pass the checks, and the devices they exclude.
+
+        An error reply goes to ``lost`` (named by the partition its node reported before).
+        """
         profiles: Profiles = {}
         excluded: dict[str, str] = {}
-        lost = {n: "no reply before the timeout" for n in asked.node_ids if n not in replies}
         for node_id, reply in replies.items():
             if reply.has_error():
                 lost[node_id] = f"error: {error_summary(reply.error.reason)}"
@@ -133,18 +175,31 @@ class ProfileCollector:
                 device = fields.get("partition-id")
                 label = str(device) if type(device) is int else f"node {node_id}"
                 exclude(excluded, label, node_id, str(exc))
-        claims = Counter(p.partition_id for p in profiles.values())
-        for node_id, report in list(profiles.items()):
-            pid = report.partition_id
-            if claims[pid] > 1:
-                exclude(excluded, str(pid), node_id, f"partition id {pid} claimed twice")
-                del profiles[node_id]
-        self._exclude_lost(excluded, lost, profiles)
-        self.partitions.update({n: p.partition_id for n, p in profiles.items()})
-        return dict(sorted(profiles.items(), key=lambda item: item[1].partition_id)), excluded
+        return profiles, excluded
+
+    def close_round(self, server_round: int) -> None:
+        """End the round's attendance; drop the nodes silent for too long, with a warning."""
+        for node_id in self.attendance.close_round():
+            log(
+                WARNING,
+                "round %d: device %s %s",
+                server_round,
+                self._label(node_id),
+                self._dropped_reason(),
+            )
+
+    def _dropped_reason(self) -> str:
+        """Say why a dropped node is no longer asked."""
+        rounds = self.deadlines.max_silent_rounds
+        return f"dropped: no reply in {rounds} rounds in a row"
+
+    def _label(self, node_id: int) -> str:
+        """Name a node by the partition it reported last (``node <id>`` if none)."""
+        pid = self.partitions.get(node_id)
+        return f"node {node_id}" if pid is None else str(pid)
 
     def _await_nodes(self, grid: Grid, server_round: int) -> list[int]:
-        """Return the connected nodes; the first time, once ``min_nodes`` are (or on timeout).
+        """Return the connected nodes not dropped; the first time, once ``min_nodes`` are.
 
         Later rounds go on at once with the nodes connected then, unlike Flower's
         ``sample_nodes``, which blocks until ``min_nodes`` are: a device that dropped out
@@ -155,18 +210,22 @@ class ProfileCollector:
         RuntimeError
             If no node is connected.
         """
-        node_ids = list(grid.get_node_ids())
+        node_ids = self._connected(grid)
         if not self._nodes_awaited:
-            deadline = time.monotonic() + self.timeout
+            deadline = time.monotonic() + self.deadlines.connect_s
             while len(node_ids) < self.min_nodes and time.monotonic() < deadline:
                 time.sleep(NODE_POLL_S)
-                node_ids = list(grid.get_node_ids())
+                node_ids = self._connected(grid)
             self._nodes_awaited = True
         if not node_ids:
             raise RuntimeError(f"round {server_round}: no node connected")
         if len(node_ids) < self.min_nodes:
             log(WARNING, "round %d: %d nodes connected", server_round, len(node_ids))
         return node_ids
+
+    def _connected(self, grid: Grid) -> list[int]:
+        """Return the connected nodes that are not dropped."""
+        return [n for n in grid.get_node_ids() if n not in self.attendance.dropped]
 
     def _exclude_lost(
         self, excluded: dict[str, str], lost: Mapping[int, str], profiles: Profiles
@@ -189,4 +248,4 @@ class ProfileCollector:
                     pid,
                 )
                 continue
-            exclude(excluded, f"node {node_id}" if pid is None else str(pid), node_id, reason)
+            exclude(excluded, self._label(node_id), node_id, reason)

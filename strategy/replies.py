@@ -6,17 +6,23 @@ from collections import Counter
 
 from flwr.app import Message
 
+from strategy.deadlines import TIMED_OUT
 from strategy.rounds import DeviceUpdate, RoundPlan
 from strategy.validation import check_update, error_summary, exclude
 from task.protocol import ReplyError, TrainReply
 
 
 def usable_updates(
-    plan: RoundPlan, replies: dict[int, Message], message_type: str, bits: int
+    plan: RoundPlan,
+    replies: dict[int, Message],
+    message_type: str,
+    bits: int,
+    missing: str = TIMED_OUT,
 ) -> tuple[list[DeviceUpdate], dict[str, str]]:
     """Decode and check the replies to ``plan``'s train messages (of ``message_type``).
 
-    Each update must come at the ``bits`` per element the devices were told to send.
+    Each update must come at the ``bits`` per element the devices were told to send; a
+    device without a reply is left out for ``missing``.
 
     Returns the usable updates in partition-id order and, for every other device (at the
     profile query too), its partition id and why it was left out: no reply at all, an error
@@ -29,7 +35,7 @@ def usable_updates(
         pid, reply = plan.partition_of(node_id), replies.get(node_id)
         try:
             if reply is None:
-                raise ReplyError("no reply before the timeout")
+                raise ReplyError(missing)
             if reply.has_error():
                 raise ReplyError(f"error: {error_summary(reply.error.reason)}")
             decoded = TrainReply.from_record(reply.content, message_type)

@@ -26,7 +26,9 @@ import numpy as np
 from scheduler import Instance, Policy, get_policy
 from scheduler.policies import FixedBatchPolicy
 from strategy.aggregation import Aggregator
+from strategy.deadlines import Deadlines
 from strategy.gradient_feel import GradientFeelStrategy, LocalDataPolicy
+from strategy.identity import PartitionPins
 from strategy.individual import IndividualStrategy
 from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
@@ -100,8 +102,13 @@ def check_scheme(config: Mapping[str, Any]) -> None:
         scheme_policy(config)
 
 
-def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings) -> FeelStrategy:
-    """Build the strategy of the run config's scheme.
+def build_scheme_strategy(
+    config: Mapping[str, Any],
+    settings: InstanceSettings,
+    deadlines: Deadlines | None = None,
+    pins: PartitionPins | None = None,
+) -> FeelStrategy:
+    """Build the strategy of the run config's scheme, with ``deadlines`` and ``pins``.
 
     Raises
     ------
@@ -114,7 +121,8 @@ def build_scheme_strategy(config: Mapping[str, Any], settings: InstanceSettings)
         "base_batch": config["base-batch"],
         "lr_scaling": config["lr-scaling"],
         "min_nodes": config["min-nodes"],
-        "timeout": config["round-timeout-s"],
+        "deadlines": deadlines,
+        "pins": pins,
         "time_budget_s": config["time-budget-s"],
         "min_devices": config["min-devices"],
         "seed": config["seed"],

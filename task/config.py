@@ -219,7 +219,8 @@ _KEYS = (
         "attack",
         "scaled-gradient",
         "the attacker's fault: scaled-gradient (its update times --attack-scale) or "
-        "lying-profile (cpu-hz 1e12 and a 0 dB path gain)",
+        "lying-profile (cpu-hz 1e12 and a 0 dB path gain) or foreign-partition (from round "
+        "2 on, reports in the next device's partition id)",
         choices=ATTACKS,
     ),
     Key("attack-scale", 1e30, "factor of the attacker's scaled-gradient update", above=0),
@@ -230,11 +231,43 @@ _KEYS = (
         derived=True,
     ),
     Key(
-        "round-timeout-s",
-        3600.0,
-        "seconds to wait for the devices to connect before the first round, "
-        "and for their replies in each phase of a round; a round goes on with those that replied",
+        "connect-timeout-s",
+        600.0,
+        "seconds to wait for min-nodes devices to connect before the first round",
         above=0,
+    ),
+    Key(
+        "round-timeout-s",
+        300.0,
+        "seconds a phase of a round waits for its replies at most; it goes on with those in",
+        above=0,
+    ),
+    Key(
+        "round-quorum",
+        0.5,
+        "fraction of a phase's devices whose replies start the grace period (1: wait for "
+        "all, up to round-timeout-s); off in simulation, where every device replies",
+        above=0,
+        high=1,
+    ),
+    Key(
+        "round-grace-s",
+        30.0,
+        "seconds the other devices of a phase get once its quorum has replied",
+        low=0,
+    ),
+    Key(
+        "max-silent-rounds",
+        3,
+        "rounds in a row without a reply after which a device is dropped from the run (0: never)",
+        low=0,
+    ),
+    Key(
+        "node-partitions",
+        "",
+        "JSON file pinning each node id to its partition id; a node not in it is refused "
+        "(empty: a partition is pinned to the first node that reports it)",
+        path=True,
     ),
     Key("seed", 0, "seed of the fleet, partitions, sampling and model initialisation", low=0),
     Key(

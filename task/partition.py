@@ -153,3 +153,16 @@ def device_indices(
         config["dirichlet-alpha"],
     )
     return [pool[part] for part in parts]
+
+
+def partition_sizes(
+    labels: np.ndarray, config: Mapping[str, Any], num_partitions: int
+) -> tuple[int, ...] | None:
+    """Return each device's number of examples under the run ``config``, None if K is invalid.
+
+    The sizes of :func:`device_indices`, as the server checks the devices' ``num-examples``.
+    """
+    try:
+        return tuple(len(part) for part in device_indices(labels, num_partitions, config))
+    except ConfigError:
+        return None

@@ -74,9 +74,18 @@ BATCH_SIZE, NUM_EXAMPLES, TRAIN_LOSS, PARTITION_ID = (
 # Record of a train reply naming where the device ran (a Ray node id, or a host name), its
 # key, the characters of it that the server keeps, and what it records for none or a bad one.
 PLACEMENT, PLACE, PLACE_CHARS, UNKNOWN_PLACE = "placement", "place", 64, "unknown"
+# Profile key of the number of partitions K the device's partition id is one of.
+NUM_PARTITIONS = "num-partitions"
 # Profile keys of every report, and those that must be whole numbers.
-PROFILE_NUMBERS = ("partition-id", "num-examples", "path-gain", "fading-up", "fading-down")
-PROFILE_INTEGERS = ("partition-id", "num-examples")
+PROFILE_NUMBERS = (
+    "partition-id",
+    NUM_PARTITIONS,
+    "num-examples",
+    "path-gain",
+    "fading-up",
+    "fading-down",
+)
+PROFILE_INTEGERS = ("partition-id", NUM_PARTITIONS, "num-examples")
 # Scheduler field -> profile key of the compute profile, per scenario.
 COMPUTE_FIELDS = {
     "cpu": {
@@ -142,6 +151,8 @@ class ProfileReport:
         This round's Rayleigh fading powers |h|^2 of the uplink and the downlink.
     compute
         The scenario's compute fields by profile key (:data:`COMPUTE_FIELDS`).
+    num_partitions
+        The number of partitions K the device's partition is one of (its node config).
     """
 
     partition_id: int
@@ -151,11 +162,13 @@ class ProfileReport:
     fading_up: float
     fading_down: float
     compute: dict[str, float]
+    num_partitions: int
 
     def fields(self) -> dict[str, Any]:
         """Return the report's fields by profile key."""
         return {
             PARTITION_ID: self.partition_id,
+            NUM_PARTITIONS: self.num_partitions,
             NUM_EXAMPLES: self.num_examples,
             "scenario": self.scenario,
             "path-gain": self.path_gain,
@@ -200,6 +213,7 @@ class ProfileReport:
             float(report["fading-up"]),
             float(report["fading-down"]),
             {key: float(report[key]) for key in COMPUTE_FIELDS[scenario].values()},
+            int(report[NUM_PARTITIONS]),
         )
 
     @classmethod

@@ -40,6 +40,9 @@ from cli.process.superlink import LocalSuperLink, executable, free_ports, health
 from client.shard import CACHE_ENV
 
 ONLINE_TIMEOUT_S = 90.0
+# The file of a secure deployment's node-partitions map (run config): each registered
+# node id, as Flower gave it, with the partition its node config names.
+NODE_PARTITIONS_FILE = "node-partitions.json"
 POLL_S = 0.5
 # Seconds between a SuperExec's polls for tasks (Flower's default is 1 s): a message waits
 # for one poll before its ClientApp process starts. Read by every SuperExec at its start.
@@ -61,6 +64,8 @@ class SuperNode:
         The SuperLink address it dials, ``HOST:PORT``.
     config_file
         Its node config, a TOML file.
+    partition_id
+        The partition its node config names.
     log_file
         Where its output goes.
     key
@@ -76,6 +81,7 @@ class SuperNode:
     superlink: str
     config_file: Path
     log_file: Path
+    partition_id: int
     key: NodeKey | None = None
     prefix: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
@@ -85,7 +91,8 @@ class LocalDeployment(LocalSuperLink):
     """Context manager: a deployment SuperLink and SuperNodes, on loopback by default.
 
     Entering starts the SuperLink, writes the ``flwr`` connection to its FLWR_HOME, registers
-    the node keys (secure), starts every SuperNode and waits until all are online. Leaving
+    the node keys (secure) and pins each registered node to its partition
+    (:data:`NODE_PARTITIONS_FILE`), starts every SuperNode and waits until all are online. Leaving
     stops the SuperNodes, then the SuperLink, and deletes FLWR_HOME with the credentials.
 
     Parameters
@@ -160,6 +167,7 @@ class LocalDeployment(LocalSuperLink):
             prefix=tuple(prefix),
             config_file=self.directory / f"node-{index}.toml",
             log_file=self.directory / f"supernode-{index}.log",
+            partition_id=int(node_config["partition-id"]),
             key=make_node_key(self.home / "keys", f"node-{index}") if self.tls else None,
         )
         node.config_file.parent.mkdir(parents=True, exist_ok=True)
@@ -210,10 +218,13 @@ class LocalDeployment(LocalSuperLink):
         if self.proxy is not None:
             self.proxy.start()
         self._write_connection()
+        pins = {}
         for node in self.nodes:
             if node.key is not None:
-                self.register(node.key)
+                pins[self.register(node.key)] = node.partition_id
             self.start_node(node.index)
+        if pins:
+            (self.directory / NODE_PARTITIONS_FILE).write_text(json.dumps(pins))
         self.wait_online(len(self.nodes))
 
     def _write_connection(self) -> None:
@@ -241,8 +252,8 @@ class LocalDeployment(LocalSuperLink):
         except json.JSONDecodeError:
             return {"success": False, "error-message": out.decode(errors="replace")}
 
-    def register(self, key: NodeKey) -> None:
-        """Register a SuperNode's public key with ``flwr supernode register``.
+    def register(self, key: NodeKey) -> int:
+        """Register a SuperNode's public key with ``flwr supernode register``; return its node id.
 
         Raises
         ------
@@ -250,8 +261,9 @@ class LocalDeployment(LocalSuperLink):
             If Flower does not confirm the registration.
         """
         reply = self._flwr_json("supernode", "register", str(key.public), self.connection)
-        if not reply.get("success"):
+        if not reply.get("success") or type(reply.get("node-id")) is not int:
             raise RuntimeError(f"registering {key.public} failed: {reply}")
+        return reply["node-id"]
 
     def online_nodes(self) -> int:
         """Return how many SuperNodes the SuperLink lists as online."""

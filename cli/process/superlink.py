@@ -36,6 +36,8 @@ PRIVATE_RAY = "local"
 _RUN_STARTED = re.compile(r"Successfully started run (\d+)")
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+# The SuperLink's umask: its state database (task tokens, run configs) is its owner's alone.
+PRIVATE_UMASK = 0o077
 # healthy() through a command prefix: argv is the port and, over TLS, the CA file.
 _HEALTH_PROBE = (
     "import sys; from cli.process.superlink import healthy; "
@@ -162,6 +164,8 @@ class LocalSuperLink:
     def start(self) -> None:
         """Start :meth:`command` (after the prefix) as the leader of a new process group.
 
+        It runs with umask :data:`PRIVATE_UMASK`, so the files it makes are its owner's only.
+
         Raises
         ------
         RuntimeError
@@ -175,6 +179,7 @@ class LocalSuperLink:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not self.healthy():

@@ -279,14 +279,18 @@ def fading_fields(seed: int, partition_id: int, server_round: int) -> dict[str, 
 
 
 def profile_record(
-    device: Device, server_round: int, num_examples: int, seed: int
+    device: Device, server_round: int, num_examples: int, seed: int, num_partitions: int
 ) -> dict[str, int | float | str]:
-    """Return the ``profile`` ConfigRecord content a client replies to ``query.profile``."""
+    """Return the ``profile`` ConfigRecord content a client replies to ``query.profile``.
+
+    ``num_partitions`` is the K that the device's partition id is one of.
+    """
     compute = {
         key.replace("_", "-"): value for key, value in dataclasses.asdict(device.compute).items()
     }
     return {
         "partition-id": device.partition_id,
+        "num-partitions": num_partitions,
         "num-examples": num_examples,
         "scenario": device.scenario,
         "path-gain": device.path_gain,

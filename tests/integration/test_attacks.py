@@ -124,3 +124,11 @@ def test_one_attacker_in_a_simulation_is_clipped_or_excluded(tmp_path):
     for row in lying:
         assert row["excluded"] == {"1": "implausible profile: path-gain 1.0 exceeds 5.12861e-06"}
         assert row["partition_ids"] == [0, 2, 3]
+
+
+def test_a_foreign_partition_claim_is_refused_and_the_pinned_device_kept(tmp_path):
+    rows = rows_of(simulate(tmp_path / "foreign", attacker=1, attack="foreign-partition"))
+    assert rows[0]["participants"] == [0, 1, 2, 3] and rows[0]["excluded"] == {}
+    # From round 2 the attacker (node 1001) reports in partition 2's name; node 1002 holds it.
+    assert rows[1]["participants"] == [0, 2, 3]
+    assert rows[1]["excluded"] == {"1": "partition 2 is pinned to node 1002"}

@@ -58,7 +58,7 @@ def test_profile_reply_is_the_fleet_device_of_the_partition(grid, model):
     workload = Workload(training_flops_per_sample(model, (1, 8, 8)), update_flops(model))
     for pid, reply in enumerate(replies):
         device = derive_device(pid, NODES, FleetConfig(seed=5), workload)
-        assert dict(reply) == profile_record(device, 4, len(parts[pid]), seed=5)
+        assert dict(reply) == profile_record(device, 4, len(parts[pid]), 5, NODES)
     assert sum(r["num-examples"] for r in replies) == 1437
     assert [r["cpu-hz"] for r in replies] == [0.7e9, 1.4e9, 2.1e9]
 

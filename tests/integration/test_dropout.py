@@ -10,9 +10,11 @@ from flwr.server.superlink.linkstate.utils import (
 )
 from support.fake_grid import LocalGrid
 
+import server.app
 import strategy.profiles
 from client.app import app as client_app
 from server.app import run
+from strategy.deadlines import GRACE_OVER
 from task.config import resolve_run_config
 
 TIMEOUT_S = 0.5
@@ -116,10 +118,10 @@ def test_rounds_go_on_without_dropped_devices_and_take_them_back(tmp_path):
     assert TIMEOUT_S <= rows[4]["wall_phases_s"]["query"] < TIMEOUT_S + 1.0
 
 
-def test_first_round_waits_for_min_nodes_at_most_the_timeout(tmp_path, monkeypatch):
+def test_first_round_waits_for_min_nodes_at_most_the_connect_timeout(tmp_path, monkeypatch):
     monkeypatch.setattr(strategy.profiles, "NODE_POLL_S", 0.01)
     grid, rows = train(
-        tmp_path, {"offline": {1: {1}}}, **{"num-server-rounds": 1, "round-timeout-s": 0.05}
+        tmp_path, {"offline": {1: {1}}}, **{"num-server-rounds": 1, "connect-timeout-s": 0.05}
     )
     assert rows[0]["participants"] == [0, 2]
     assert grid.polls > 2  # it waited for the third node before going on
@@ -131,5 +133,34 @@ def test_no_connected_node_fails_the_round(tmp_path, monkeypatch):
         train(
             tmp_path,
             {"offline": {1: {0, 1, 2}}},
-            **{"num-server-rounds": 1, "round-timeout-s": 0.05},
+            **{"num-server-rounds": 1, "connect-timeout-s": 0.05},
         )
+
+
+@pytest.mark.security
+def test_on_a_deployment_grid_a_silent_device_holds_a_round_only_for_the_grace(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(server.app, "simulated", lambda grid: False)
+    deadlines = {"round-timeout-s": 60.0, "round-quorum": 0.5, "round-grace-s": 0.3}
+    _grid, rows = train(tmp_path, {"silent": {2: {1}}, "mute": {4: {0}}}, **deadlines)
+    assert rows[1]["excluded"] == {"1": GRACE_OVER} and rows[1]["participants"] == [0, 2]
+    assert rows[3]["excluded"] == {"0": GRACE_OVER} and rows[3]["participants"] == [1, 2]
+    assert 0.3 <= rows[1]["wall_phases_s"]["train"] < 0.3 + 2.0  # not round-timeout-s
+    assert 0.3 <= rows[3]["wall_phases_s"]["query"] < 0.3 + 2.0
+    assert [r["excluded"] for r in rows[4:]] == [{}, {}]
+
+
+@pytest.mark.security
+def test_a_device_silent_three_rounds_in_a_row_is_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(server.app, "simulated", lambda grid: False)
+    silent = {"silent": {2: {1}, 3: {1}, 4: {1}}}
+    deadlines = {"round-timeout-s": 60.0, "round-grace-s": 0.1, "max-silent-rounds": 3}
+    grid, rows = train(tmp_path, silent, **deadlines)
+    assert [r["participants"] for r in rows] == [[0, 1, 2]] + [[0, 2]] * 5
+    assert [r["excluded"] for r in rows[1:4]] == [{"1": GRACE_OVER}] * 3
+    dropped = {"1": "dropped: no reply in 3 rounds in a row"}
+    assert [r["excluded"] for r in rows[4:]] == [dropped, dropped]
+    assert [r["partition_ids"] for r in rows[4:]] == [[0, 2], [0, 2]]
+    asked = [m for m in grid.sent if m.metadata.dst_node_id == 1001]
+    assert max(int(m.metadata.group_id) for m in asked) == 4  # never asked after round 4

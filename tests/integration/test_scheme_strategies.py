@@ -33,7 +33,7 @@ def scripted_client():
     def profile(msg, context):
         pid = int(context.node_config["partition-id"])
         device = Device(pid, path_gain(50.0 * (pid + 1)), None, CpuProfile(CPU_HZ, CYCLES, UPDATE))
-        report = profile_record(device, server_round=1, num_examples=EXAMPLES[pid], seed=0)
+        report = profile_record(device, 1, EXAMPLES[pid], seed=0, num_partitions=len(EXAMPLES))
         return Message(RecordDict({"profile": ConfigRecord(report)}), reply_to=msg)
 
     @app.train("epoch")

@@ -73,9 +73,11 @@ def test_device_failing_its_profile_query_is_not_scheduled():
     assert trained == {1001, 1002}
 
 
-def test_two_devices_claiming_one_partition_are_both_left_out():
+@pytest.mark.security
+def test_two_devices_claiming_an_unpinned_partition_are_both_left_out():
     record, _, _ = run_round({("query.profile", 2): claims_partition_1})
-    assert record.excluded == {"1": "partition id 1 claimed twice"}
+    reason = "partition id 1 claimed by 2 nodes at once"
+    assert record.excluded == {"node 1001": reason, "node 1002": reason}
     assert record.participants == [0]
 
 
@@ -91,6 +93,17 @@ def test_round_is_not_applied_below_min_devices():
     changes = {("query.profile", 0): failing, ("train", 1): with_nan}
     with pytest.raises(TooFewDevicesError, match=r"round 1: 1 usable device.* min-devices 2"):
         run_round(changes, min_devices=2)
+
+
+class GoneGrid(LocalGrid):
+    """A LocalGrid whose nodes in ``gone`` are no longer connected."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gone = set()
+
+    def get_node_ids(self):
+        return [n for n in super().get_node_ids() if n not in self.gone]
 
 
 def test_the_old_node_of_a_device_that_came_back_is_not_listed_as_excluded():
@@ -109,17 +122,20 @@ def test_the_old_node_of_a_device_that_came_back_is_not_listed_as_excluded():
             as_partition_2(reply.content["profile"])
         return reply
 
+    grid = GoneGrid(app, num_nodes=4)
+
     @app.train()
     def train(msg, context):
         if context.node_id == 1002:  # it goes before sending its round-2 profile
             del msg.content["config"]["profile-round"]
+            grid.gone.add(1002)
         reply = inner(msg, context)
         if context.node_id == 1003:
             as_partition_2(reply.content["metrics"])
         return reply
 
     strategy = make_strategy(policy_for_scheme("full"))
-    strategy.start(grid=LocalGrid(app, num_nodes=4), initial_arrays=initial_arrays(), num_rounds=2)
+    strategy.start(grid=grid, initial_arrays=initial_arrays(), num_rounds=2)
     first, second = strategy.records
     assert first.excluded == {"node 1003": "error: RuntimeError('offline')"}
     assert first.participants == second.participants == [0, 1, 2]

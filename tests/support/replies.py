@@ -21,6 +21,7 @@ PARAMETERS = ("w", "b")
 def profile(**changes):
     report = {
         "partition-id": 1,
+        "num-partitions": 4,
         "num-examples": 50,
         "scenario": "cpu",
         "path-gain": float(path_gain(100.0)),

@@ -51,7 +51,8 @@ def scripted_client(fail_train_on=(), carries_profiles=True):
         pid = int(context.node_config["partition-id"])
         compute = {"cpu-hz": 1e9, "cycles-per-sample": 1e6, "update-cycles": 1e4}
         gain = float(path_gain(50.0 * (pid + 1)))
-        return ProfileReport(pid, 50, "cpu", gain, 1.0, 1.0, compute)
+        count = int(context.node_config["num-partitions"])
+        return ProfileReport(pid, 50, "cpu", gain, 1.0, 1.0, compute, count)
 
     @app.query("profile")
     def profile(msg, context):

@@ -14,7 +14,7 @@ from task.protocol import ProfileReport
 
 def report(pid, examples, cpu_hz):
     compute = {"cpu-hz": cpu_hz, "cycles-per-sample": 2e6, "update-cycles": 1e5}
-    return ProfileReport(pid, examples, "cpu", 1e-9, 1.0, 1.0, compute)
+    return ProfileReport(pid, examples, "cpu", 1e-9, 1.0, 1.0, compute, 8)
 
 
 @pytest.fixture

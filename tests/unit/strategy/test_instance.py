@@ -12,6 +12,7 @@ GAIN = float(path_gain(120.0))
 def cpu_fields(pid=0, **extra):
     return {
         "partition-id": pid,
+        "num-partitions": 8,
         "num-examples": 100,
         "scenario": "cpu",
         "path-gain": GAIN,
@@ -44,6 +45,7 @@ def test_fading_uses_this_rounds_samples_per_link():
 def test_gpu_profile_maps_to_gpu_fields():
     fields = {
         "partition-id": 3,
+        "num-partitions": 8,
         "num-examples": 100,
         "scenario": "gpu",
         "path-gain": GAIN,

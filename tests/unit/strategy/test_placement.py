@@ -58,7 +58,7 @@ def test_a_missing_or_bad_place_is_unknown_and_a_long_one_is_cut(record, expecte
 
 def test_the_round_keeps_each_devices_place_and_its_update():
     compute = {"cpu-hz": 1e9, "cycles-per-sample": 1e6, "update-cycles": 1e4}
-    reports = [ProfileReport(pid, 20, "cpu", 1e-9, 1.0, 1.0, compute) for pid in (0, 1)]
+    reports = [ProfileReport(pid, 20, "cpu", 1e-9, 1.0, 1.0, compute, 2) for pid in (0, 1)]
     settings = InstanceSettings("cpu", gradient_size_bits=1e4, min_batch=1, max_batch=10)
     instance = Instance.from_dict(build_instance(reports, settings))
     allocation = get_policy("full").allocate(instance)

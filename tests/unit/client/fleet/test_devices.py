@@ -80,9 +80,10 @@ def test_fading_is_exponential_and_seeded_per_round():
 
 def test_profile_record_follows_the_message_contract():
     cpu, gpu = _fleet(2)[1], _fleet(2, scenario="gpu")[1]
-    record = profile_record(cpu, server_round=3, num_examples=99, seed=0)
+    record = profile_record(cpu, server_round=3, num_examples=99, seed=0, num_partitions=2)
     assert record == {
         "partition-id": 1,
+        "num-partitions": 2,
         "num-examples": 99,
         "scenario": "cpu",
         "path-gain": cpu.path_gain,
@@ -92,7 +93,7 @@ def test_profile_record_follows_the_message_contract():
         "cycles-per-sample": 2e6,
         "update-cycles": 1e5,
     }
-    gpu_keys = set(profile_record(gpu, 3, 99, 0)) - set(record)
+    gpu_keys = set(profile_record(gpu, 3, 99, 0, 2)) - set(record)
     assert gpu_keys == {"latency-floor-s", "latency-slope-s", "batch-threshold", "update-s"}
 
 
