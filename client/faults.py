@@ -112,10 +112,11 @@ def foreign_partition(report: dict[str, Any]) -> dict[str, Any]:
 def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """Return ``report`` with a number, picked with ``rng``, made ``negative`` or ``nan``.
 
-    A ``lying-profile`` claims :data:`LYING_PROFILE` instead.
+    A ``lying-profile`` claims :data:`LYING_PROFILE` instead, of the keys the report has (a
+    GPU device has no CPU clock to lie about).
     """
     if kind == "lying-profile":
-        return {**report, **LYING_PROFILE}
+        return {**report, **{k: v for k, v in LYING_PROFILE.items() if k in report}}
     numbers = sorted(
         key
         for key, value in report.items()

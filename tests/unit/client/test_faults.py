@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
-from support.replies import MODEL, PARAMETERS, check, profile
+from support.replies import MODEL, PARAMETERS, check, gpu_profile, profile
 
 from client.faults import (
     PROFILE_FAULTS,
@@ -154,9 +154,7 @@ def test_each_cpu_profile_field_beyond_its_bound_is_excluded(changes, message):
     ],
 )
 def test_each_gpu_profile_number_beyond_its_bound_is_excluded(changes, message):
-    gpu = {"latency-floor-s": 1e-3, "latency-slope-s": 1e-4, "batch-threshold": 16.0}
-    report = profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu, **changes})
     settings = InstanceSettings("gpu", gradient_size_bits=32e4)
-    assert check_profile(profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu}), settings)
+    assert check_profile(gpu_profile(), settings)
     with pytest.raises(ReplyError, match=re.escape(f"implausible profile: {message}")):
-        check_profile(report, settings)
+        check_profile(gpu_profile(**changes), settings)
