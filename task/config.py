@@ -218,12 +218,18 @@ _KEYS = (
     Key(
         "attack",
         "scaled-gradient",
-        "the attacker's fault: scaled-gradient (its update times --attack-scale) or "
-        "lying-profile (cpu-hz 1e12 and a 0 dB path gain) or foreign-partition (from round "
-        "2 on, reports in the next device's partition id)",
+        "the attacker's fault: scaled-gradient (its update times --attack-scale), "
+        "lying-profile (cpu-hz 1e12 and a 0 dB path gain), foreign-partition (from round "
+        "2 on, reports in the next device's partition id) or huge-statistics (its "
+        "BatchNorm statistics times --attack-scale)",
         choices=ATTACKS,
     ),
-    Key("attack-scale", 1e30, "factor of the attacker's scaled-gradient update", above=0),
+    Key(
+        "attack-scale",
+        1e30,
+        "factor of the attacker's scaled-gradient update or huge-statistics statistics",
+        above=0,
+    ),
     Key(
         "resume",
         False,

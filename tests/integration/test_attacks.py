@@ -132,3 +132,32 @@ def test_a_foreign_partition_claim_is_refused_and_the_pinned_device_kept(tmp_pat
     # From round 2 the attacker (node 1001) reports in partition 2's name; node 1002 holds it.
     assert rows[1]["participants"] == [0, 2, 3]
     assert rows[1]["excluded"] == {"1": "partition 2 is pinned to node 1002"}
+
+
+def summary_of(directory):
+    return json.loads((directory / "summary.json").read_text())
+
+
+def test_huge_batch_statistics_end_a_mean_run_and_are_clipped_by_default(tmp_path):
+    """BatchNorm means of 1e30 pass every reply check; pooled, their variance overflows."""
+    rounds = {"num-server-rounds": 5}
+    clean = rows_of(simulate(tmp_path / "clean", **rounds))
+    attack = {"attacker": 1, "attack": "huge-statistics", **rounds}
+    mean = simulate(tmp_path / "mean", aggregation="mean", **attack)
+    assert len(rows_of(mean)) == 1 and summary_of(mean)["stopped"].startswith(
+        "training diverged: round 1's new model was refused ('0.1.running_var' holds NaN"
+    )
+    clipped = rows_of(simulate(tmp_path / "clipped", **attack))
+    assert len(clipped) == 5 and not any(r["excluded"] for r in clipped)
+    assert clipped[-1]["test_accuracy"] == pytest.approx(clean[-1]["test_accuracy"], abs=0.02)
+
+
+def test_a_local_model_with_a_negative_variance_is_excluded(tmp_path):
+    """model-feel: the attacker's buffer change times 1e30 leaves the BN variance negative."""
+    rounds = {"num-server-rounds": 3, "scheme": "model-feel"}
+    clean = rows_of(simulate(tmp_path / "clean", **rounds))
+    attack = {"attacker": 1, "attack": "huge-statistics", **rounds}
+    attacked = rows_of(simulate(tmp_path / "attacked", aggregation="mean", **attack))
+    for row in attacked:
+        assert row["excluded"] == {"1": "its model's '0.1.running_var' holds a negative variance"}
+    assert attacked[-1]["test_accuracy"] == pytest.approx(clean[-1]["test_accuracy"], abs=0.02)

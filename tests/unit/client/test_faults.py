@@ -16,6 +16,7 @@ from client.faults import (
     corrupt_train,
     draw_fault,
     inject_profile,
+    inject_statistics,
     inject_train,
 )
 from scheduler.channel import path_gain
@@ -158,3 +159,22 @@ def test_each_gpu_profile_number_beyond_its_bound_is_excluded(changes, message):
     assert check_profile(gpu_profile(), settings)
     with pytest.raises(ReplyError, match=re.escape(f"implausible profile: {message}")):
         check_profile(gpu_profile(**changes), settings)
+
+
+@pytest.mark.security
+def test_a_huge_statistics_attacker_scales_its_batch_statistics_and_passes_the_reply_checks():
+    config = resolve_run_config({"attacker": 1, "attack": "huge-statistics"})
+    buffers = {
+        "bn.running_mean": np.full(3, 0.5, np.float32),
+        "bn.running_var": np.full(3, 1.5, np.float32),
+        "bn.num_batches_tracked": np.array(4, np.int64),
+    }
+    sent = inject_statistics(buffers, config, 1)
+    assert sent["bn.running_mean"] == pytest.approx(np.full(3, 0.5e30), rel=1e-6)
+    assert sent["bn.running_var"] == pytest.approx(np.full(3, 1.5e30), rel=1e-6)
+    assert sent["bn.num_batches_tracked"] == buffers["bn.num_batches_tracked"]
+    assert inject_statistics(buffers, config, 2) is buffers
+    update, metrics = sound_reply()
+    assert inject_train(update, metrics, config, 1) == (update, metrics)
+    content = train_reply_record(TRAIN_GRADIENT, update, metrics, sent)
+    assert check(content).buffers["bn.running_mean"][0] == pytest.approx(0.5e30)
