@@ -408,6 +408,27 @@ _KEYS = (
         "batch threshold B^th above max-batch, is excluded",
         low=0,
     ),
+    Key(
+        "max-flops-per-cycle",
+        1024.0,
+        "plausibility bound: a CPU device whose cycles per sample or per update claim more of "
+        "the model's FLOPs per cycle is excluded (16 AVX-512 cores with 2 FMA units: 1024)",
+        above=0,
+    ),
+    Key(
+        "max-gpu-flops",
+        1e15,
+        "plausibility bound: a GPU device whose latencies claim more of the model's FLOPs per "
+        "second is excluded (an H100's dense FP16 peak: about 1e15)",
+        above=0,
+    ),
+    Key(
+        "min-flops",
+        1e7,
+        "plausibility bound: a device whose profile claims training or updating at fewer of "
+        "the model's FLOPs per second is excluded (Sec. VI-B's slowest CPU: 7e8)",
+        low=0,
+    ),
     Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),
     Key("max-batch", 128, "largest batch per device B^max", low=1),
     Key("min-batch", 1, "smallest batch per device", low=1),
