@@ -27,7 +27,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord
 from flwr.clientapp import ClientApp
 
 from client.epoch import local_epoch
-from client.faults import inject_profile, inject_train
+from client.faults import inject_profile, inject_statistics, inject_train
 from client.fleet import fading_fields
 from client.local import (
     Node,
@@ -155,9 +155,8 @@ def train(msg: Message, context: Context) -> Message:
     bits = int(task.gradient_bits or node.config["gradient-bits"])
     sent = sent_gradient(node, result.grads, bits, task.server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round)
-    return _reply(
-        msg, context, node, task.profile_round, TRAIN_GRADIENT, sent, metrics, result.buffers
-    )
+    buffers = inject_statistics(result.buffers, node.config, node.partition_id)
+    return _reply(msg, context, node, task.profile_round, TRAIN_GRADIENT, sent, metrics, buffers)
 
 
 @app.train("epoch")
@@ -189,4 +188,5 @@ def train_epoch(msg: Message, context: Context) -> Message:
         bits, server_round = task.model_bits, task.server_round
         sent, buffers = sent_model(node, sent, buffers, received, bits, server_round)
     sent, metrics = inject_train(sent, metrics, node.config, task.server_round, NUM_EXAMPLES)
+    buffers = inject_statistics(buffers, node.config, node.partition_id)
     return _reply(msg, context, node, task.profile_round, TRAIN_EPOCH, sent, metrics, buffers)

@@ -9,10 +9,11 @@ fault corrupts the update as it is sent: below 32 bits its encoded parts
 
 One chosen device may attack instead (run-config ``attacker``, its partition id): in every
 round it sends the fault ``attack`` (:data:`ATTACKS`), which no check of a single reply can
-tell from a sound one: its update times ``attack-scale`` (``scaled-gradient``), or a profile
-claiming a fast CPU and a perfect channel (``lying-profile``), or from round 2 on a
-report in the name of the next device's partition (``foreign-partition``), as a device
-that takes another's identity after it enrolled.
+tell from a sound one: its update times ``attack-scale`` (``scaled-gradient``), a profile
+claiming a fast CPU and a perfect channel (``lying-profile``), from round 2 on a report in
+the name of the next device's partition (``foreign-partition``), as a device that takes
+another's identity after it enrolled, or its BatchNorm statistics times ``attack-scale``
+(``huge-statistics``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ TRAIN_FAULTS = (
     "wrong-batch",
 )
 FAULTS = {"profile": PROFILE_FAULTS, "train": TRAIN_FAULTS}
-# The attacker's faults (task.names.ATTACKS) and the phase each corrupts.
-ATTACKS = {"scaled-gradient": "train", "lying-profile": "profile", "foreign-partition": "profile"}
+# The attacker's faults (task.names.ATTACKS) and the part of a reply each corrupts.
+ATTACKS = {
+    "scaled-gradient": "train",
+    "lying-profile": "profile",
+    "foreign-partition": "profile",
+    "huge-statistics": "statistics",
+}
 # The report's keys that say which partition it is for, which faults leave sound.
 IDENTITY_KEYS = ("partition-id", NUM_PARTITIONS)
 # What a lying profile claims: a 1 THz CPU clock and a 0 dB path gain.
@@ -71,9 +77,11 @@ def draw_fault(
 
 
 def attack_of(phase: str, config: Mapping[str, Any], partition_id: int) -> str | None:
-    """Return the attack of a ``phase`` reply of ``partition_id`` (None: it does not attack).
+    """Return the attack on the ``phase`` of a reply of ``partition_id`` (None: no attack).
 
-    ``config`` is the run config (``attacker``, ``attack``).
+    ``phase`` is ``"profile"``, ``"train"`` (the update and metrics) or ``"statistics"``
+    (the BatchNorm statistics of a train reply); ``config`` is the run config
+    (``attacker``, ``attack``).
     """
     if partition_id != config["attacker"] or ATTACKS[config["attack"]] != phase:
         return None
@@ -112,10 +120,11 @@ def foreign_partition(report: dict[str, Any]) -> dict[str, Any]:
 def corrupt_profile(kind: str, report: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """Return ``report`` with a number, picked with ``rng``, made ``negative`` or ``nan``.
 
-    A ``lying-profile`` claims :data:`LYING_PROFILE` instead.
+    A ``lying-profile`` claims :data:`LYING_PROFILE` instead, of the keys the report has (a
+    GPU device has no CPU clock to lie about).
     """
     if kind == "lying-profile":
-        return {**report, **LYING_PROFILE}
+        return {**report, **{k: v for k, v in LYING_PROFILE.items() if k in report}}
     numbers = sorted(
         key
         for key, value in report.items()
@@ -153,6 +162,19 @@ def inject_train(
     if kind == "scaled-gradient":
         return scaled_update(update, config["attack-scale"]), metrics
     return corrupt_train(kind, update, metrics, rng, weight_key)
+
+
+def inject_statistics(
+    buffers: Mapping[str, np.ndarray], config: Mapping[str, Any], partition_id: int
+) -> Mapping[str, np.ndarray]:
+    """Return a train reply's ``buffers``; a ``huge-statistics`` attacker's times ``attack-scale``.
+
+    The BatchNorm statistics (or their change) stay finite at the default scale, 1e30, and
+    the variances non-negative, so that the reply passes every check of a single reply.
+    """
+    if attack_of("statistics", config, partition_id) is None:
+        return buffers
+    return scaled_update(buffers, config["attack-scale"])
 
 
 def scaled_update(update: Update, scale: float) -> Update:

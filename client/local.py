@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, Workload, device_for, profile_record
+from client.fleet import CPU_HZ_TIERS, Device, FleetConfig, device_for, profile_record
 from client.fleet.devices import KNOWN_FIELDS
 from client.shard import Shard, local_shard
 from task.codec import EncodedTensor, encode_arrays
@@ -23,6 +23,7 @@ from task.data import dataset_shape
 from task.errors import ConfigError
 from task.quantize import FULL_PRECISION_BITS
 from task.seeding import stream_rng
+from task.system_model import charged_workload
 
 # The node-config keys every device has (set by the simulation engine, or ``--node-config``).
 NODE_KEYS = ("partition-id", "num-partitions")
@@ -159,25 +160,6 @@ def global_model(
         assign=True,
     )
     return model
-
-
-@functools.lru_cache(maxsize=4)
-def _workload(model: str, dataset: str, system_model: str) -> Workload:
-    """Return the FLOPs the latency model charges: ``model``'s, or ``system_model``'s."""
-    from task.flops import training_flops_per_sample, update_flops
-    from task.system_model import system_network
-
-    if system_model:
-        network, shape = system_network(system_model)
-    else:
-        config = {"model": model, "dataset": dataset}
-        network, shape = new_model(config), _input_shape(config)
-    return Workload(training_flops_per_sample(network, shape), update_flops(network))
-
-
-def charged_workload(config: Mapping[str, Any]) -> Workload:
-    """Return the run config's charged workload (:mod:`task.system_model`)."""
-    return _workload(config["model"], config["dataset"], config["system-model"])
 
 
 def device(node: Node) -> Device:

@@ -30,6 +30,8 @@ RUNS = {
     "lying-profile, before": {"attack": "lying-profile", **UNBOUNDED},
     "lying-profile, after": {"attack": "lying-profile"},
     "foreign-partition, after": {"attack": "foreign-partition"},
+    "huge-statistics, before": {"attack": "huge-statistics", **UNBOUNDED},
+    "huge-statistics, after": {"attack": "huge-statistics"},
 }
 
 

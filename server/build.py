@@ -12,6 +12,7 @@ from strategy.identity import PartitionPins, PartitionSizes, read_node_partition
 from strategy.instance import ProfileBounds
 from strategy.schemes import MODEL_SCHEMES
 from task.codec import encoded_bits
+from task.system_model import charged_workload
 
 
 def channel_params(config: Mapping[str, Any]) -> ChannelParams:
@@ -31,6 +32,9 @@ def profile_bounds(config: Mapping[str, Any]) -> ProfileBounds:
         min_distance_m=config["min-distance-m"],
         max_fading=config["max-fading"],
         min_gpu_floor_s=config["min-gpu-floor-s"],
+        max_flops_per_cycle=config["max-flops-per-cycle"],
+        max_gpu_flops=config["max-gpu-flops"],
+        min_flops=config["min-flops"],
     )
 
 
@@ -47,7 +51,8 @@ def instance_settings(
     The size s of an upload and a download (Eqs. 10-11) is the encoded size of a gradient,
     or of a model for the model-based schemes, at the run config's bits
     (:func:`task.codec.encoded_bits`): ``b p`` at 32 bits, the packed levels plus the
-    per-tensor floats below (Sec. III-B).
+    per-tensor floats below (Sec. III-B). The compute bounds scale with the charged
+    network's FLOPs (:func:`task.system_model.charged_workload`).
     """
     return InstanceSettings(
         scenario=config["scenario"],
@@ -58,6 +63,7 @@ def instance_settings(
         channel=channel_params(config),
         fading=config["fading"],
         bounds=profile_bounds(config),
+        workload=charged_workload(config),
     )
 
 

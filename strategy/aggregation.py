@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from task.batchnorm import MEAN, VARIANCE, pooled
+from task.batchnorm import MEAN, VARIANCE, Centre, pooled, weighted_sum
 from task.names import AGGREGATIONS
 
 # PyTorch's BatchNorm momentum (its default), of the ``momentum`` rule.
 BN_MOMENTUM = 0.1
 
 Arrays = Mapping[str, np.ndarray]
+# A robust mean of one coordinate: the devices' values sorted along axis 0, their weights.
+Reduce = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def batch_weights(batch_sizes: Sequence[int]) -> np.ndarray:
@@ -100,7 +103,7 @@ def sgd_step(params: Arrays, gradient: Arrays, learning_rate: float) -> dict[str
 
 
 def global_batch_statistics(
-    buffers: Sequence[Arrays], weights: np.ndarray, model: Arrays
+    buffers: Sequence[Arrays], weights: np.ndarray, model: Arrays, reduce: Reduce | None = None
 ) -> dict[str, np.ndarray]:
     """Return the BatchNorm statistics of the global batch from the devices' batches.
 
@@ -111,24 +114,26 @@ def global_batch_statistics(
     activations as the devices computed them: at the first BatchNorm layer exactly the
     global batch's, at deeper ones those of inputs each device normalised with its own
     batch upstream, as training did. Other buffers (``num_batches_tracked``) are averaged
-    with the same weights.
+    with the same weights. With a robust ``reduce`` (:meth:`Aggregator.statistics`) every
+    one of these weighted means is that robust mean instead (:func:`combined`).
 
     Raises
     ------
     ValueError
         If a device sent statistics for an array the ``model`` does not have.
     """
-    averaged = weighted_average(buffers, weights)
+    averaged = combined(buffers, weights, reduce)
     unknown = set(averaged) - set(model)
     if unknown:
         raise ValueError(f"buffers for unknown arrays {sorted(unknown)}")
+    centre: Centre = weighted_sum if reduce is None else partial(_sorted_reduce, reduce=reduce)
     for name in averaged:
         layer, _, kind = name.rpartition(".")
         variance = f"{layer}.{VARIANCE}"
         if kind == MEAN and variance in averaged:
             means = [device[name] for device in buffers]
             variances = [device[variance] for device in buffers]
-            averaged[name], averaged[variance] = pooled(means, variances, weights)
+            averaged[name], averaged[variance] = pooled(means, variances, weights, centre)
     return averaged
 
 
@@ -205,28 +210,69 @@ def scaled(arrays: Arrays, factor: float, reference: Arrays | None = None) -> di
     return out
 
 
-def _coordinate_wise(
-    arrays: Sequence[Arrays],
-    weights: np.ndarray,
-    reduce: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> dict[str, np.ndarray]:
-    """Combine each float coordinate's values, sorted, with ``reduce(values, weights)``.
+def _sorted_reduce(stacked: np.ndarray, weights: np.ndarray, reduce: Reduce) -> np.ndarray:
+    """Combine each coordinate of ``stacked`` (one row per device) with ``reduce``.
 
     ``reduce`` gets the devices' values of every coordinate sorted along axis 0 and their
-    weights in that order. Integer arrays take the plain weighted average
-    (:func:`weighted_average`).
+    weights in that order.
+    """
+    flat = stacked.reshape(len(stacked), -1)
+    order = np.argsort(flat, axis=0, kind="stable")
+    values = np.take_along_axis(flat, order, axis=0)
+    return reduce(values, np.asarray(weights, dtype=float)[order]).reshape(stacked.shape[1:])
+
+
+def clipped(
+    arrays: Sequence[Arrays], norms: Sequence[float], multiple: float, reference: Arrays | None
+) -> list[dict[str, np.ndarray]]:
+    """Return each of ``arrays`` scaled by its clip factor (:func:`clip_factors` of ``norms``).
+
+    With ``reference`` the change from it is scaled (:func:`scaled`).
+    """
+    factors = clip_factors(norms, multiple)
+    return [scaled(a, f, reference) for a, f in zip(arrays, factors, strict=True)]
+
+
+def clipped_statistics(
+    buffers: Sequence[Arrays], weights: np.ndarray, multiple: float
+) -> list[dict[str, np.ndarray]]:
+    """Move outlying batch statistics towards the round's weighted median of them.
+
+    The centre is the coordinate-wise weighted median (:func:`weighted_median`). A batch
+    statistic of B_k examples scatters about it as 1 / sqrt(B_k), so each device's distance
+    is measured in its own standard errors, sqrt(w_k) ||s_k - median|| with the weights
+    w_k of Eq. (1); a device whose distance exceeds ``multiple`` times the median distance
+    is moved along the line to the centre until it does not (:func:`clipped`).
+    """
+    centre = weighted_median(buffers, weights)
+    norms = [update_norm(b, centre) * np.sqrt(w) for b, w in zip(buffers, weights, strict=True)]
+    return clipped(buffers, norms, multiple, centre)
+
+
+def _coordinate_wise(
+    arrays: Sequence[Arrays], weights: np.ndarray, reduce: Reduce
+) -> dict[str, np.ndarray]:
+    """Combine each float coordinate's values, sorted, with ``reduce`` (:func:`_sorted_reduce`).
+
+    Integer arrays take the plain weighted average (:func:`weighted_average`).
     """
     first = arrays[0]
     floats = [n for n in first if np.issubdtype(np.asarray(first[n]).dtype, np.floating)]
     others = [n for n in first if n not in floats]
     out = weighted_average([{n: a[n] for n in others} for a in arrays], weights) if others else {}
     for name in floats:
-        stacked = np.stack([np.asarray(a[name], np.float64).ravel() for a in arrays])
-        order = np.argsort(stacked, axis=0, kind="stable")
-        values = np.take_along_axis(stacked, order, axis=0)
-        combined = reduce(values, np.asarray(weights, dtype=float)[order])
-        out[name] = combined.reshape(np.shape(first[name])).astype(np.asarray(first[name]).dtype)
+        stacked = np.stack([np.asarray(a[name], np.float64) for a in arrays])
+        out[name] = _sorted_reduce(stacked, weights, reduce).astype(np.asarray(first[name]).dtype)
     return {name: out[name] for name in first}
+
+
+def combined(
+    arrays: Sequence[Arrays], weights: np.ndarray, reduce: Reduce | None
+) -> dict[str, np.ndarray]:
+    """Return Eq. (1)'s weighted average of ``arrays``, or with ``reduce`` its robust mean."""
+    if reduce is None:
+        return weighted_average(arrays, weights)
+    return _coordinate_wise(arrays, weights, reduce)
 
 
 def _trimmed(values: np.ndarray, weights: np.ndarray, trim: float) -> np.ndarray:
@@ -261,7 +307,7 @@ def trimmed_mean(
     weights (a device whose weight straddles a cut counts with the part inside); at
     ``trim = 0`` it is Eq. (1).
     """
-    return _coordinate_wise(arrays, weights, lambda v, w: _trimmed(v, w, trim))
+    return _coordinate_wise(arrays, weights, partial(_trimmed, trim=trim))
 
 
 def weighted_median(arrays: Sequence[Arrays], weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -307,17 +353,67 @@ class Aggregator:
         ValueError
             For an unknown rule.
         """
-        if self.rule == "mean":
-            return weighted_average(arrays, weights)
+        reduce = self._reduce()
         if self.rule == "clipped":
             norms = [update_norm(a, reference) for a in arrays]
-            factors = clip_factors(norms, self.clip_multiple)
-            bounded = [scaled(a, f, reference) for a, f in zip(arrays, factors, strict=True)]
-            return weighted_average(bounded, weights)
+            arrays = clipped(arrays, norms, self.clip_multiple, reference)
+        return combined(arrays, weights, reduce)
+
+    def statistics(
+        self, buffers: Sequence[Arrays], weights: np.ndarray, model: Arrays
+    ) -> dict[str, np.ndarray]:
+        """Pool the devices' batch BatchNorm statistics as the rule combines updates.
+
+        ``mean``: :func:`global_batch_statistics` (Eq. (1)'s weights, the law of total
+        variance); ``clipped``: each device's statistics first bounded
+        (:func:`clipped_statistics`); ``trimmed-mean`` and ``median``: that robust mean in
+        place of every weighted mean of the pooling, of the devices' means and of their
+        variances about the pooled mean. One device's statistics, however large, then move
+        the pooled ones about as far as an honest device's scatter does.
+
+        Raises
+        ------
+        ValueError
+            For an unknown rule, or statistics for an array the ``model`` lacks.
+        """
+        return global_batch_statistics(
+            self._bounded(buffers, weights), weights, model, self._reduce()
+        )
+
+    def buffers(self, buffers: Sequence[Arrays], weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Combine the devices' buffers (a model-based scheme's BatchNorm running statistics).
+
+        As :meth:`combine` combines updates, but the bound of ``clipped`` is that of the
+        statistics (:func:`clipped_statistics`): a buffer's scale is not a parameter's, so
+        a bound on a model's whole change would let its buffers move far.
+
+        Raises
+        ------
+        ValueError
+            For an unknown rule.
+        """
+        return combined(self._bounded(buffers, weights), weights, self._reduce())
+
+    def _bounded(self, buffers: Sequence[Arrays], weights: np.ndarray) -> Sequence[Arrays]:
+        """Return the devices' statistics, with ``clipped`` bounded (:func:`clipped_statistics`)."""
+        if self.rule != "clipped":
+            return buffers
+        return clipped_statistics(buffers, weights, self.clip_multiple)
+
+    def _reduce(self) -> Reduce | None:
+        """Return the rule's robust mean of a coordinate; None for Eq. (1)'s weighted mean.
+
+        Raises
+        ------
+        ValueError
+            For an unknown rule.
+        """
+        if self.rule in ("mean", "clipped"):
+            return None
         if self.rule == "trimmed-mean":
-            return trimmed_mean(arrays, weights, self.trim_fraction)
+            return partial(_trimmed, trim=self.trim_fraction)
         if self.rule == "median":
-            return weighted_median(arrays, weights)
+            return _median
         raise ValueError(
             f"aggregation: expected one of {', '.join(AGGREGATIONS)}, got {self.rule!r}"
         )

@@ -116,6 +116,10 @@ class IndividualStrategy(ModelFeelStrategy):
         """Return the local training settings, without model bits: the model comes back whole."""
         return replace(super()._instruction(server_round, batch, cursor), model_bits=None)
 
+    def _buffers_of(self, plan: RoundPlan, update: DeviceUpdate) -> dict[str, np.ndarray]:
+        """Return the buffers of the device's model, which it sends whole."""
+        return dict(update.buffers)
+
     def converged(self) -> set[int]:
         """Partition ids of the devices that have stopped training."""
         return {pid for pid, stale in self._stale.items() if stale >= self.patience}

@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 
 from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps
 from task.protocol import COMPUTE_FIELDS, ProfileReport
+from task.system_model import Workload
 
 
 @dataclass(frozen=True)
 class ProfileBounds:
     """Plausibility bounds on the devices' profile reports (the run config's defaults).
+
+    The compute bounds are on the FLOPs a report claims per cycle or per second: of the
+    model's training FLOPs per sample and update FLOPs (the settings' ``workload``).
 
     Attributes
     ----------
@@ -25,12 +29,26 @@ class ProfileBounds:
     min_gpu_floor_s
         Shortest GPU latency floor t_k^l of Eq. (27); its batch threshold B_k^th may not
         exceed the instance's B^max.
+    max_flops_per_cycle
+        Most FLOPs a CPU does per cycle, in training (C of Eq. (9)) and in the update (M^C of
+        Eq. (12)): 1024 is the peak of 16 AVX-512 cores with two FMA units each (the fleet
+        does 1 at ``cycles-per-flop`` 1, 100 at the paper-scale runs' 0.01; a measured
+        single-thread step of the digits CNN 5.4).
+    max_gpu_flops
+        Most FLOP/s a GPU sustains on any batch of Eq. (27) and in the update of Eq. (28):
+        1e15, above an H100's or H200's dense FP16 peak (the fleet's GPUs do 1e12 to 3e12).
+    min_flops
+        Fewest FLOP/s a device of either kind trains or updates at: 1e7, 70 times below
+        the slowest CPU of Sec. VI-B at one cycle per FLOP, 0.7 GHz.
     """
 
     max_cpu_hz: float = 3e9
     min_distance_m: float = 10.0
     max_fading: float = 50.0
     min_gpu_floor_s: float = 1e-4
+    max_flops_per_cycle: float = 1024.0
+    max_gpu_flops: float = 1e15
+    min_flops: float = 1e7
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,10 @@ class InstanceSettings:
         Eq. (5)/(6).
     bounds
         Plausibility bounds on the reports (:func:`strategy.validation.check_profile`).
+    workload
+        The FLOPs the latency model charges per sample and per update
+        (:func:`task.system_model.charged_workload`), which the compute bounds scale with;
+        None (an instance without a model) leaves the compute fields unbounded.
     """
 
     scenario: str
@@ -66,6 +88,7 @@ class InstanceSettings:
     channel: ChannelParams = field(default_factory=ChannelParams)
     fading: bool = False
     bounds: ProfileBounds = field(default_factory=ProfileBounds)
+    workload: Workload | None = None
 
 
 def link_rates(report: ProfileReport, settings: InstanceSettings) -> tuple[float, float]:

@@ -16,7 +16,6 @@ from scheduler import Allocation, Instance, Policy, restrict
 from strategy.aggregation import (
     Aggregator,
     batch_weights,
-    global_batch_statistics,
     scaled_learning_rate,
     sgd_step,
     updated_statistics,
@@ -73,7 +72,8 @@ class FeelStrategy(OwnRoundLoop):
         BatchNorm statistics rule (:func:`~strategy.aggregation.updated_statistics`).
     aggregator
         How the devices' updates are combined (:class:`~strategy.aggregation.Aggregator`):
-        by default each is clipped to a multiple of the round's median norm before Eq. (1).
+        by default each is clipped to a multiple of the round's median norm before Eq. (1);
+        their BatchNorm statistics are pooled under the same rule.
     gradient_bits, seed
         Bits per element b of the gradients and of the broadcast; below 32 both travel
         encoded (:mod:`task.codec`, :mod:`strategy.broadcast`, seeded by ``seed``).
@@ -393,7 +393,10 @@ class FeelStrategy(OwnRoundLoop):
     # -- step 5: apply -------------------------------------------------------------------
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
-        """Average the gradients (Eq. 1), take the SGD step (Eq. 2), pool the BN statistics."""
+        """Combine the gradients (Eq. 1), take the SGD step (Eq. 2), pool the BN statistics.
+
+        Both the gradients and the statistics under the run's aggregation rule.
+        """
         weights = batch_weights([u.weight for u in updates])
         global_batch = sum(u.weight for u in updates)
         learning_rate = scaled_learning_rate(
@@ -403,7 +406,7 @@ class FeelStrategy(OwnRoundLoop):
         sent = broadcast_gradient(gradient, self.gradient_bits, self.seed, plan.server_round)
         state = sgd_step(plan.model, sent, learning_rate)
         if any(u.buffers for u in updates):
-            batch = global_batch_statistics([u.buffers for u in updates], weights, state)
+            batch = self.aggregator.statistics([u.buffers for u in updates], weights, state)
             state.update(updated_statistics(state, batch, self.bn_statistics))
         return RoundUpdate(
             array_record(state),

@@ -8,7 +8,7 @@ from logging import INFO
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, Message
 from flwr.supercore import log
 
 from scheduler import Allocation, Instance
@@ -18,6 +18,7 @@ from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.instance import InstanceSettings
 from strategy.loop import FeelStrategy
 from strategy.rounds import DeviceUpdate, RoundPlan, RoundUpdate
+from strategy.validation import aggregate_problem, exclude
 from task.arrays import array_record
 from task.protocol import TRAIN_EPOCH, ProfileReport, TrainInstruction
 
@@ -138,6 +139,30 @@ class ModelFeelStrategy(FeelStrategy):
         slots = (plan.allocation.uplink_slots_s[indices], plan.allocation.downlink_slots_s[indices])
         return exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
 
+    def _check(
+        self, plan: RoundPlan, replies: dict[int, Message], cut_short: bool = False
+    ) -> tuple[list[DeviceUpdate], dict[str, str]]:
+        """Return the usable updates: those whose model, as the server rebuilds it, is valid.
+
+        A local model's buffers must be finite with no negative BatchNorm variance
+        (:func:`~strategy.validation.aggregate_problem`); the average of valid models is
+        then valid, however the run's aggregation bounds them. ``cut_short`` as for
+        :meth:`~strategy.loop.FeelStrategy._check`.
+        """
+        updates, excluded = super()._check(plan, replies, cut_short)
+        valid = []
+        for u in updates:
+            if problem := aggregate_problem(self._buffers_of(plan, u)):
+                exclude(excluded, str(u.partition_id), u.node_id, f"its model's {problem}")
+            else:
+                valid.append(u)
+        self._require_devices(plan.server_round, len(valid), excluded)
+        return valid, excluded
+
+    def _buffers_of(self, plan: RoundPlan, update: DeviceUpdate) -> dict[str, np.ndarray]:
+        """Return the buffers of the device's model: those of the model sent plus their change."""
+        return {name: plan.model[name] + change for name, change in update.buffers.items()}
+
     def _instruction(self, server_round: int, batch: int, cursor: int) -> TrainInstruction:
         """Return the local training settings: mini-batch size, learning rate, model bits."""
         return TrainInstruction(
@@ -154,14 +179,22 @@ class ModelFeelStrategy(FeelStrategy):
         """Average ``models`` weighted by local dataset size (FedAvg), as the devices receive it.
 
         The run's aggregation (:class:`~strategy.aggregation.Aggregator`) combines them, its
-        bound on an update applied to each model's change from the one ``plan`` sent. The
+        bound on an update applied to each model's parameters' change from the one ``plan``
+        sent, the buffers bounded as BatchNorm statistics (its ``buffers``). The
         download is at ``model_bits`` (:func:`~strategy.broadcast.broadcast_model`): the
         change of the ``parameters`` from the model ``plan`` sent.
         """
-        average = self.aggregator.combine(models, batch_weights(examples), plan.model)
+        weights, names = batch_weights(examples), list(parameters)
+        kept = [{n: m[n] for n in names} for m in models]
+        others = [{n: a for n, a in m.items() if n not in kept[0]} for m in models]
+        combined = {
+            **self.aggregator.combine(kept, weights, plan.model),
+            **self.aggregator.buffers(others, weights),
+        }
+        average = {name: combined[name] for name in plan.model}
         bits, seed = self.model_bits, self.seed
         return array_record(
-            broadcast_model(average, plan.model, parameters, bits, seed, plan.server_round)
+            broadcast_model(average, plan.model, names, bits, seed, plan.server_round)
         )
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:

@@ -9,6 +9,7 @@ remain, stops with :class:`TooFewDevicesError` before the round is applied.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from logging import WARNING
 from typing import Any
@@ -18,7 +19,7 @@ from flwr.supercore import log
 
 from scheduler import Instance
 from scheduler.channel import path_gain
-from strategy.instance import InstanceSettings, build_instance
+from strategy.instance import InstanceSettings, ProfileBounds, build_instance
 from task.batchnorm import VARIANCE
 from task.protocol import (
     BUFFERS,
@@ -29,6 +30,7 @@ from task.protocol import (
     ReplyError,
     TrainReply,
 )
+from task.system_model import Workload
 
 # The characters of an exclusion reason that are logged and kept in rounds.jsonl.
 REASON_CHARS = 200
@@ -84,8 +86,9 @@ def implausible(report: ProfileReport, settings: InstanceSettings) -> str | None
     """Say which of a report's numbers lies outside the settings' bounds, None if none does.
 
     The bounds (:class:`~strategy.instance.ProfileBounds`): the CPU clock, the path gain
-    against Table I's at the cell's nearest distance, the fading samples, and the GPU
-    latency floor and batch threshold of Eq. (27).
+    against Table I's at the cell's nearest distance, the fading samples, the GPU
+    latency floor and batch threshold of Eq. (27), and the FLOPs per cycle or per second
+    the compute profile claims (:func:`compute_problem`).
     """
     bounds = settings.bounds
     nearest = float(path_gain(bounds.min_distance_m))
@@ -102,7 +105,72 @@ def implausible(report: ProfileReport, settings: InstanceSettings) -> str | None
     floor = report.compute.get("latency-floor-s", bounds.min_gpu_floor_s)
     if floor < bounds.min_gpu_floor_s:
         return f"latency-floor-s {floor!r} is below {bounds.min_gpu_floor_s:g}"
+    return compute_problem(report.compute, settings)
+
+
+def compute_problem(compute: Mapping[str, float], settings: InstanceSettings) -> str | None:
+    """Say which compute claim is faster or slower than the bounds allow, None if none is.
+
+    Of the model's FLOPs (the settings' ``workload``; none: nothing is checked), a CPU
+    device's cycles per sample C (Eq. (9)) and per update M^C (Eq. (12)) may do at most
+    ``max_flops_per_cycle`` per cycle and at least ``min_flops`` per second at its clock; a
+    GPU device's latency of Eq. (27), at its batch threshold and at B^max, and its update
+    latency of Eq. (28) at least ``min_flops`` and at most ``max_gpu_flops`` per second.
+    """
+    if settings.workload is None:
+        return None
+    if settings.scenario == "cpu":
+        return _cpu_problem(compute, settings.workload, settings.bounds)
+    return _gpu_problem(compute, settings.workload, settings)
+
+
+def _cpu_problem(compute: Mapping[str, float], work: Workload, bounds: ProfileBounds) -> str | None:
+    """Say which of C and M^C claims too many FLOPs per cycle or too few per second."""
+    hz = compute["cpu-hz"]
+    for key, flops in (
+        ("cycles-per-sample", work.training_flops_per_sample),
+        ("update-cycles", work.update_flops),
+    ):
+        per_cycle = _rate(flops, compute[key])
+        if per_cycle > bounds.max_flops_per_cycle:
+            return (
+                f"{key} {compute[key]!r}: {per_cycle:g} FLOPs per cycle, above "
+                f"max-flops-per-cycle {bounds.max_flops_per_cycle:g}"
+            )
+        if per_cycle * hz < bounds.min_flops:
+            return _too_slow(f"{key} {compute[key]!r} at cpu-hz {hz:g}", per_cycle * hz, bounds)
     return None
+
+
+def _gpu_problem(
+    compute: Mapping[str, float], work: Workload, settings: InstanceSettings
+) -> str | None:
+    """Say which GPU latency claims too many or too few FLOPs per second."""
+    floor, slope = compute["latency-floor-s"], compute["latency-slope-s"]
+    threshold, update = compute["batch-threshold"], compute["update-s"]
+    claims = {}
+    for batch in (max(threshold, settings.min_batch), settings.max_batch):
+        seconds = floor + slope * max(batch - threshold, 0.0)  # Eq. (27)
+        claim = f"latency-floor-s and -slope-s: {seconds!r} s for a batch of {batch:g}"
+        claims[claim] = _rate(batch * work.training_flops_per_sample, seconds)
+    claims[f"update-s {update!r}"] = _rate(work.update_flops, update)
+    bounds = settings.bounds
+    for claim, rate in claims.items():
+        if rate > bounds.max_gpu_flops:
+            return f"{claim}: {rate:g} FLOP/s, above max-gpu-flops {bounds.max_gpu_flops:g}"
+        if rate < bounds.min_flops:
+            return _too_slow(claim, rate, bounds)
+    return None
+
+
+def _too_slow(claim: str, rate: float, bounds: ProfileBounds) -> str:
+    """Say that ``claim`` computes at ``rate`` FLOP/s, below the bounds' ``min_flops``."""
+    return f"{claim}: {rate:g} FLOP/s, below min-flops {bounds.min_flops:g}"
+
+
+def _rate(flops: float, per: float) -> float:
+    """Return ``flops`` per cycle or second; inf for none."""
+    return flops / per if per > 0 else math.inf
 
 
 def _check_arrays(

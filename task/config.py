@@ -218,12 +218,18 @@ _KEYS = (
     Key(
         "attack",
         "scaled-gradient",
-        "the attacker's fault: scaled-gradient (its update times --attack-scale) or "
-        "lying-profile (cpu-hz 1e12 and a 0 dB path gain) or foreign-partition (from round "
-        "2 on, reports in the next device's partition id)",
+        "the attacker's fault: scaled-gradient (its update times --attack-scale), "
+        "lying-profile (cpu-hz 1e12 and a 0 dB path gain), foreign-partition (from round "
+        "2 on, reports in the next device's partition id) or huge-statistics (its "
+        "BatchNorm statistics times --attack-scale)",
         choices=ATTACKS,
     ),
-    Key("attack-scale", 1e30, "factor of the attacker's scaled-gradient update", above=0),
+    Key(
+        "attack-scale",
+        1e30,
+        "factor of the attacker's scaled-gradient update or huge-statistics statistics",
+        above=0,
+    ),
     Key(
         "resume",
         False,
@@ -400,6 +406,27 @@ _KEYS = (
         1e-4,
         "plausibility bound: a GPU device reporting a latency floor t^l below this, or a "
         "batch threshold B^th above max-batch, is excluded",
+        low=0,
+    ),
+    Key(
+        "max-flops-per-cycle",
+        1024.0,
+        "plausibility bound: a CPU device whose cycles per sample or per update claim more of "
+        "the model's FLOPs per cycle is excluded (16 AVX-512 cores with 2 FMA units: 1024)",
+        above=0,
+    ),
+    Key(
+        "max-gpu-flops",
+        1e15,
+        "plausibility bound: a GPU device whose latencies claim more of the model's FLOPs per "
+        "second is excluded (an H100's dense FP16 peak: about 1e15)",
+        above=0,
+    ),
+    Key(
+        "min-flops",
+        1e7,
+        "plausibility bound: a device whose profile claims training or updating at fewer of "
+        "the model's FLOPs per second is excluded (Sec. VI-B's slowest CPU: 7e8)",
         low=0,
     ),
     Key("base-batch", 64, "base global batch B0 of the learning-rate scaling", low=1),

@@ -12,4 +12,4 @@ BN_STATISTICS = ("global-batch", "momentum")
 # How the server combines the devices' updates: Eq. (1), or a robust mean of them.
 AGGREGATIONS = ("mean", "clipped", "trimmed-mean", "median")
 # The adversarial faults one chosen device can inject (run-config ``attack``).
-ATTACKS = ("scaled-gradient", "lying-profile", "foreign-partition")
+ATTACKS = ("scaled-gradient", "lying-profile", "foreign-partition", "huge-statistics")

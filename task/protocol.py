@@ -34,7 +34,7 @@ out of the round.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -86,6 +86,8 @@ PROFILE_NUMBERS = (
     "fading-down",
 )
 PROFILE_INTEGERS = ("partition-id", NUM_PARTITIONS, "num-examples")
+# The profile key that names the report's compute model.
+SCENARIO = "scenario"
 # Scheduler field -> profile key of the compute profile, per scenario.
 COMPUTE_FIELDS = {
     "cpu": {
@@ -170,7 +172,7 @@ class ProfileReport:
             PARTITION_ID: self.partition_id,
             NUM_PARTITIONS: self.num_partitions,
             NUM_EXAMPLES: self.num_examples,
-            "scenario": self.scenario,
+            SCENARIO: self.scenario,
             "path-gain": self.path_gain,
             "fading-up": self.fading_up,
             "fading-down": self.fading_down,
@@ -186,14 +188,16 @@ class ProfileReport:
         """Read a report of a run in ``scenario``.
 
         Every number must be present, finite and non-negative, and ids and dataset sizes
-        whole.
+        whole; a key that is none of these or ``scenario`` is refused (a device cannot send
+        what the checks do not see).
 
         Raises
         ------
         ReplyError
-            Naming the first bad key and its value.
+            Naming the first bad key and its value, or the first unknown key.
         """
-        for key in (*PROFILE_NUMBERS, *COMPUTE_FIELDS[scenario].values()):
+        numbers = (*PROFILE_NUMBERS, *COMPUTE_FIELDS[scenario].values())
+        for key in numbers:
             if key not in report:
                 raise ReplyError(f"profile lacks {key!r}")
             value = report[key]
@@ -205,10 +209,11 @@ class ProfileReport:
                 raise ReplyError(f"profile {key!r} is negative: {value!r}")
             if key in PROFILE_INTEGERS and value != int(value):
                 raise ReplyError(f"profile {key!r} is not a whole number: {value!r}")
+        known_keys(report, (*numbers, SCENARIO), PROFILE)
         return cls(
             int(report[PARTITION_ID]),
             int(report[NUM_EXAMPLES]),
-            report.get("scenario"),
+            report.get(SCENARIO),
             float(report["path-gain"]),
             float(report["fading-up"]),
             float(report["fading-down"]),
@@ -356,13 +361,21 @@ class TrainReply:
     def from_record(cls, content: RecordDict, message_type: str) -> TrainReply:
         """Decode the reply to a train message of ``message_type``.
 
+        Its records must be its own (:func:`_check_records`), and its metrics and placement
+        hold only their own keys: the weight, ``train-loss`` and ``partition-id``, and
+        ``place``.
+
         Raises
         ------
         ReplyError
-            Saying what is missing, of the wrong kind, not a finite number or not decodable.
+            Saying what is missing, unknown, of the wrong kind, not a finite number or not
+            decodable.
         """
         _check_records(content, message_type)
         metrics = _record(content, METRICS, MetricRecord)
+        known_keys(metrics, (WEIGHT_KEYS[message_type], TRAIN_LOSS, PARTITION_ID), METRICS)
+        if PLACEMENT in content:
+            known_keys(content[PLACEMENT], (PLACE,), PLACEMENT)
         weight = _metric(metrics, WEIGHT_KEYS[message_type])
         loss = _metric(metrics, TRAIN_LOSS)
         key, bits = UPDATE_KEYS[message_type], FULL_PRECISION_BITS
@@ -384,6 +397,18 @@ def _check_records(content: RecordDict, message_type: str) -> None:
         raise ReplyError(f"reply has unexpected records {extra}")
     if update in content and (ENCODED in content or ENCODING in content):
         raise ReplyError(f"reply has both {update!r} and {ENCODED!r}")
+
+
+def known_keys(record: Mapping[str, Any], known: Collection[str], what: str) -> None:
+    """Raise unless every key of ``record`` (the ``what`` of a reply) is one of ``known``.
+
+    Raises
+    ------
+    ReplyError
+        Naming the first unknown key (in sorted order).
+    """
+    if unknown := sorted(set(record) - set(known)):
+        raise ReplyError(f"{what} has unknown key {unknown[0]!r}")
 
 
 def _record(content: RecordDict, key: str, kind: type) -> Any:
@@ -431,14 +456,17 @@ def decoded_update(content: RecordDict) -> tuple[dict[str, np.ndarray], int]:
     Raises
     ------
     ReplyError
-        If a record is missing, a tensor lacks a part, or a part does not fit its shape.
+        If a record is missing, ``encoding`` holds a key other than ``bits`` and the shapes,
+        a tensor lacks a part, or a part does not fit its shape.
     """
     arrays = _decoded(_record(content, ENCODED, ArrayRecord), ENCODED)
     config = _record(content, ENCODING, ConfigRecord)
     bits = config.get(BITS)
     if not isinstance(bits, int) or isinstance(bits, bool):
         raise ReplyError(f"{ENCODING} {BITS!r} is not an integer: {bits!r}")
-    names = [key.removesuffix(SHAPE) for key in config if key.endswith(SHAPE)]
+    shapes = [key for key in config if key.endswith(SHAPE)]
+    known_keys(config, (BITS, *shapes), ENCODING)
+    names = [key.removesuffix(SHAPE) for key in shapes]
     update = {}
     for name in names:
         if name + LEVELS not in arrays or name + FLOATS not in arrays:

@@ -141,9 +141,9 @@ def run_config(plan: PaperScalePlan, root: Path, data_dir: str) -> dict[str, Any
 
 def local_epoch_s(config: dict[str, Any], clients: int, cycles_per_flop: float) -> float:
     """Return the simulated seconds of a local epoch of the slowest device (Eq. (9), 0.7 GHz)."""
-    from client.local import charged_workload
     from task.config import resolve_run_config
     from task.data import load_dataset
+    from task.system_model import charged_workload
 
     resolved = resolve_run_config(config)
     data = load_dataset(resolved["dataset"], resolved["data-dir"] or None)

@@ -12,6 +12,7 @@ from scheduler.channel import path_gain
 from scheduler.instances import CPU_HZ_TIERS
 from task.errors import ConfigError
 from task.seeding import stream_rng
+from task.system_model import Workload
 
 # CPU clocks of the three equal groups of devices, by partition id (Sec. VI-B).
 # Devices are drawn uniformly in the annulus between this distance and the cell radius:
@@ -22,14 +23,6 @@ POSITION_FIELDS = ("distance_m", "path_gain_db")
 
 class FleetError(ConfigError):
     """A bad fleet file or device setting; ``field`` is e.g. ``devices[2].cpu_hz``."""
-
-
-@dataclass(frozen=True)
-class Workload:
-    """FLOPs of the model: per training sample (forward + backward) and per model update."""
-
-    training_flops_per_sample: float
-    update_flops: float
 
 
 @dataclass(frozen=True)

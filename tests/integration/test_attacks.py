@@ -101,12 +101,15 @@ def test_a_lying_profile_is_excluded_and_the_others_are_scheduled_as_without_it(
         assert record.uplink_slots_s == honest.uplink_slots_s
 
 
-def simulate(tmp_path, **overrides):
+def simulate(tmp_path, node_config=None, **overrides):
+    """Run 2 rounds of 4 devices; ``node_config`` adds to partition 1's node config."""
     config = resolve_run_config(
         {"num-server-rounds": 2, "min-nodes": 4, "device": "cpu", "seed": 3,
          "results-dir": str(tmp_path), **overrides}
     )  # fmt: skip
-    return run(LocalGrid(client_app, 4, config), config, run_id=1)
+    grid = LocalGrid(client_app, 4, config)
+    grid.contexts[1001].node_config.update(node_config or {})
+    return run(grid, config, run_id=1)
 
 
 def rows_of(directory):
@@ -132,3 +135,50 @@ def test_a_foreign_partition_claim_is_refused_and_the_pinned_device_kept(tmp_pat
     # From round 2 the attacker (node 1001) reports in partition 2's name; node 1002 holds it.
     assert rows[1]["participants"] == [0, 2, 3]
     assert rows[1]["excluded"] == {"1": "partition 2 is pinned to node 1002"}
+
+
+def summary_of(directory):
+    return json.loads((directory / "summary.json").read_text())
+
+
+def test_huge_batch_statistics_end_a_mean_run_and_are_clipped_by_default(tmp_path):
+    """BatchNorm means of 1e30 pass every reply check; pooled, their variance overflows."""
+    rounds = {"num-server-rounds": 5}
+    clean = rows_of(simulate(tmp_path / "clean", **rounds))
+    attack = {"attacker": 1, "attack": "huge-statistics", **rounds}
+    mean = simulate(tmp_path / "mean", aggregation="mean", **attack)
+    assert len(rows_of(mean)) == 1 and summary_of(mean)["stopped"].startswith(
+        "training diverged: round 1's new model was refused ('0.1.running_var' holds NaN"
+    )
+    clipped = rows_of(simulate(tmp_path / "clipped", **attack))
+    assert len(clipped) == 5 and not any(r["excluded"] for r in clipped)
+    assert clipped[-1]["test_accuracy"] == pytest.approx(clean[-1]["test_accuracy"], abs=0.02)
+
+
+def test_a_local_model_with_a_negative_variance_is_excluded(tmp_path):
+    """model-feel: the attacker's buffer change times 1e30 leaves the BN variance negative."""
+    rounds = {"num-server-rounds": 3, "scheme": "model-feel"}
+    clean = rows_of(simulate(tmp_path / "clean", **rounds))
+    attack = {"attacker": 1, "attack": "huge-statistics", **rounds}
+    attacked = rows_of(simulate(tmp_path / "attacked", aggregation="mean", **attack))
+    for row in attacked:
+        assert row["excluded"] == {"1": "its model's '0.1.running_var' holds a negative variance"}
+    assert attacked[-1]["test_accuracy"] == pytest.approx(clean[-1]["test_accuracy"], abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("claim", "reason"),
+    [
+        ({"cycles-per-sample": 1.0}, "cycles-per-sample 1.0: 2.04749e+06 FLOPs per cycle, above"),
+        (
+            {"update-cycles": 1e12},
+            "update-cycles 1000000000000.0 at cpu-hz 7e+08: 74.3372 FLOP/s, below min-flops 1e+07",
+        ),
+    ],
+)
+def test_a_device_claiming_an_impossible_cpu_is_excluded(tmp_path, claim, reason):
+    """The digits CNN's training FLOPs of a sample in one cycle, or its update at 74 FLOP/s."""
+    rows = rows_of(simulate(tmp_path, node_config=claim))
+    for row in rows:
+        assert row["excluded"]["1"].startswith(f"implausible profile: {reason}")
+        assert row["partition_ids"] == [0, 2, 3]

@@ -16,7 +16,7 @@ from task.data import load_dataset
 from task.flops import training_flops_per_sample, update_flops
 from task.models import build_model
 from task.partition import partition_indices
-from task.protocol import TrainReply
+from task.protocol import ProfileReport, TrainReply
 from task.sampling import next_batch
 from task.training import compute_gradient
 
@@ -181,3 +181,31 @@ def test_a_gradient_reads_the_received_parameters_in_place_and_nothing_writes_th
         record_views(reply["arrays"])["0.0.weight"], state["0.0.weight"].numpy()
     )
     assert {name: bytes(array.data) for name, array in received.items()} == sent
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("scenario", ["cpu", "gpu"])
+def test_every_key_the_client_sends_is_known(model, scenario):
+    """Profile and train replies, encoded or not, carried profiles and a lying one decode."""
+    config = {"seed": 5, "scenario": scenario, "attacker": 1, "attack": "lying-profile"}
+    grid = LocalGrid(app, 2, run_config=config)
+    gradient = {"batch-size": 8, "gradient-bits": 2, "profile-round": 2}
+    epoch = {"local-batch": 8, "learning-rate": 0.1, "model-bits": 8, "profile-round": 2}
+    for node in range(2):
+        query = _send(grid, node, "query.profile", {"config": ConfigRecord({"server-round": 1})})
+        replies = {
+            "train": _train(grid, node, model, **gradient),
+            "train.epoch": _train_epoch(grid, node, model, epoch),
+        }
+        assert ProfileReport.from_record(query, scenario).partition_id == node
+        for message_type, reply in replies.items():
+            assert TrainReply.from_record(reply, message_type).bits < 32
+            assert ProfileReport.from_record(reply, scenario).partition_id == node
+
+
+def _train_epoch(grid, node, model, config):
+    content = {
+        "arrays": ArrayRecord(model.state_dict()),
+        "config": ConfigRecord({"server-round": 1, **config}),
+    }
+    return _send(grid, node, "train.epoch", content)

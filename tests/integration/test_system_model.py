@@ -5,11 +5,11 @@ import json
 import pytest
 
 from cli.compare.runner import run_inprocess
-from client.local import Node, charged_workload, device
+from client.local import Node, device
 from task.config import resolve_run_config
 from task.errors import ConfigError
 from task.flops import parameter_count, training_flops_per_sample
-from task.system_model import PAPER_INPUT, system_network
+from task.system_model import PAPER_INPUT, charged_workload, system_network
 
 
 def test_system_model_densenet121_charges_its_bits_and_flops(tmp_path):

@@ -35,6 +35,20 @@ def profile(**changes):
     return {k: v for k, v in report.items() if v is not None}
 
 
+GPU_COMPUTE = {
+    "latency-floor-s": 1e-3,
+    "latency-slope-s": 1e-4,
+    "batch-threshold": 16.0,
+    "update-s": 1e-4,
+}
+
+
+def gpu_profile(**changes):
+    """A sound GPU report: :func:`profile`'s with the GPU compute fields for the CPU's."""
+    cpu = dict.fromkeys(("cpu-hz", "cycles-per-sample", "update-cycles"))
+    return profile(**{"scenario": "gpu", **cpu, **GPU_COMPUTE, **changes})
+
+
 def check(content, assigned=8, message_type=TRAIN_GRADIENT):
     """Decode a train reply and check it against MODEL, as the strategy does."""
     reply = TrainReply.from_record(content, message_type)

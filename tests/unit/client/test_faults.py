@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
-from support.replies import MODEL, PARAMETERS, check, profile
+from support.replies import MODEL, PARAMETERS, check, gpu_profile, profile
 
 from client.faults import (
     PROFILE_FAULTS,
@@ -16,6 +16,7 @@ from client.faults import (
     corrupt_train,
     draw_fault,
     inject_profile,
+    inject_statistics,
     inject_train,
 )
 from scheduler.channel import path_gain
@@ -154,9 +155,26 @@ def test_each_cpu_profile_field_beyond_its_bound_is_excluded(changes, message):
     ],
 )
 def test_each_gpu_profile_number_beyond_its_bound_is_excluded(changes, message):
-    gpu = {"latency-floor-s": 1e-3, "latency-slope-s": 1e-4, "batch-threshold": 16.0}
-    report = profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu, **changes})
     settings = InstanceSettings("gpu", gradient_size_bits=32e4)
-    assert check_profile(profile(**{"scenario": "gpu", "update-s": 1e-4, **gpu}), settings)
+    assert check_profile(gpu_profile(), settings)
     with pytest.raises(ReplyError, match=re.escape(f"implausible profile: {message}")):
-        check_profile(report, settings)
+        check_profile(gpu_profile(**changes), settings)
+
+
+@pytest.mark.security
+def test_a_huge_statistics_attacker_scales_its_batch_statistics_and_passes_the_reply_checks():
+    config = resolve_run_config({"attacker": 1, "attack": "huge-statistics"})
+    buffers = {
+        "bn.running_mean": np.full(3, 0.5, np.float32),
+        "bn.running_var": np.full(3, 1.5, np.float32),
+        "bn.num_batches_tracked": np.array(4, np.int64),
+    }
+    sent = inject_statistics(buffers, config, 1)
+    assert sent["bn.running_mean"] == pytest.approx(np.full(3, 0.5e30), rel=1e-6)
+    assert sent["bn.running_var"] == pytest.approx(np.full(3, 1.5e30), rel=1e-6)
+    assert sent["bn.num_batches_tracked"] == buffers["bn.num_batches_tracked"]
+    assert inject_statistics(buffers, config, 2) is buffers
+    update, metrics = sound_reply()
+    assert inject_train(update, metrics, config, 1) == (update, metrics)
+    content = train_reply_record(TRAIN_GRADIENT, update, metrics, sent)
+    assert check(content).buffers["bn.running_mean"][0] == pytest.approx(0.5e30)

@@ -19,11 +19,12 @@ from strategy.validation import (
     exclude,
 )
 from task.arrays import PACKED, packed_array
-from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply
+from task.protocol import TRAIN_EPOCH, TRAIN_GRADIENT, ReplyError, TrainReply, encoded_records
 
 SETTINGS = InstanceSettings("cpu", gradient_size_bits=32e4, min_batch=2)
 BUFFERS = {k: MODEL[k] for k in ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked")}
 METRICS = MetricRecord({"batch-size": 8, "train-loss": 0.1})
+ENCODING_EXTRA = ConfigRecord({"bits": 8, "w/shape": [2, 3], "payload": "x"})
 
 
 def reply(grads=None, buffers=None, **metrics):
@@ -63,6 +64,8 @@ def test_sound_profile_and_reply_pass():
         ({"cpu-hz": 0.0}, "profile: devices[0].cpu_hz: must be > 0"),
         ({"path-gain": 0.0}, "profile: devices[0].uplink_rate_bps: must be > 0"),
         ({"scenario": "gpu"}, "profile scenario 'gpu' but the run uses 'cpu'"),
+        ({"exec": "rm -rf /", "zz": 1.0}, "profile has unknown key 'exec'"),
+        ({"latency-floor-s": 1e-3}, "profile has unknown key 'latency-floor-s'"),
     ],
 )
 def test_bad_profile_is_rejected_with_the_key_and_value(changes, reason):
@@ -88,6 +91,16 @@ DECODE_FAULTS = [
     (
         RecordDict({**reply(), "encoded": ArrayRecord(), "encoding": ConfigRecord({"bits": 8})}),
         "reply has both 'grads' and 'encoded'",
+    ),
+    (reply(**{"secret": 1.0, "z": 2}), "metrics has unknown key 'secret'"),
+    (reply(**{"num-examples": 8}), "metrics has unknown key 'num-examples'"),
+    (
+        RecordDict({**reply(), "placement": ConfigRecord({"place": "h", "note": "x" * 999})}),
+        "placement has unknown key 'note'",
+    ),
+    (
+        RecordDict({"metrics": METRICS, **encoded_records({}), "encoding": ENCODING_EXTRA}),
+        "encoding has unknown key 'payload'",
     ),
 ]
 # Replies that decode but do not fit the model or the assignment: check_update raises.
