@@ -21,7 +21,14 @@ from strategy.exchange import Exchange
 from strategy.identity import PartitionPins
 from strategy.instance import InstanceSettings
 from strategy.validation import check_profile, error_summary, exclude
-from task.protocol import PROFILE_QUERY, ProfileQuery, ProfileReport, ReplyError, profile_fields
+from task.protocol import (
+    PROFILE_QUERY,
+    ProfileQuery,
+    ProfileReport,
+    ReplyError,
+    check_query_reply,
+    profile_fields,
+)
 
 # Seconds between checks for connecting nodes.
 NODE_POLL_S = 1.0
@@ -136,7 +143,7 @@ class ProfileCollector:
         replies = {n: r for n, r in replies.items() if n not in self.attendance.dropped}
         missing = GRACE_OVER if asked.exchange.cut_short else TIMED_OUT
         lost = {n: missing for n in asked.node_ids if n not in replies}
-        checked, excluded = self._checked(replies, lost)
+        checked, excluded = self._checked(replies, lost, set(asked.carried))
         connected = set(asked.exchange.grid.get_node_ids())
         profiles, refused = self.pins.admit(checked, connected)
         for node_id, reason in refused.items():  # named by what the server knows of it
@@ -156,11 +163,13 @@ class ProfileCollector:
         return asked.exchange.receive(deadlines.round_s, quorum, deadlines.grace_s)
 
     def _checked(
-        self, replies: Mapping[int, Message], lost: dict[int, str]
+        self, replies: Mapping[int, Message], lost: dict[int, str], carried: set[int]
     ) -> tuple[Profiles, dict[str, str]]:
         """Return the replies' reports that pass the checks, and the devices they exclude.
 
-        An error reply goes to ``lost`` (named by the partition its node reported before).
+        A query reply must hold its report alone; the ``carried`` ones are train replies,
+        whose records :class:`~task.protocol.TrainReply` checks. An error reply goes to
+        ``lost`` (named by the partition its node reported before).
         """
         profiles: Profiles = {}
         excluded: dict[str, str] = {}
@@ -170,6 +179,8 @@ class ProfileCollector:
                 continue
             fields = profile_fields(reply.content)
             try:
+                if node_id not in carried:
+                    check_query_reply(reply.content)
                 profiles[node_id] = check_profile(fields, self.settings)
             except ReplyError as exc:
                 device = fields.get("partition-id")

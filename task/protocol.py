@@ -232,6 +232,17 @@ def profile_fields(content: RecordDict) -> dict[str, Any]:
     return dict(content.config_records.get(PROFILE, {}))
 
 
+def check_query_reply(content: RecordDict) -> None:
+    """Raise unless a reply to ``query.profile`` holds its ``profile`` record and nothing else.
+
+    Raises
+    ------
+    ReplyError
+        Naming the first record other than ``profile``.
+    """
+    known_keys(content, (PROFILE,), "query reply")
+
+
 @dataclass(frozen=True)
 class TrainInstruction:
     """The config of a train message: a gradient step, or a local epoch with ``local_batch``.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,11 @@ def test_secure_run_with_tls_and_supernode_authentication(tmp_path):
     assert (tmp_path / "node-1.toml").read_text().endswith("cpu-hz = 2500000000.0\n"
                                                           "path-gain-db = -90.0\n")  # fmt: skip
     assert (tmp_path / "summary.json").is_file()
+    # Each registered node id is pinned to its partition, and the run used that map.
+    pins = json.loads((tmp_path / "node-partitions.json").read_text())
+    assert sorted(pins.values()) == [0, 1, 2] and all(n.isdigit() for n in pins)
+    config = tomllib.loads((tmp_path / "run_config.toml").read_text())
+    assert config["node-partitions"] == str(tmp_path / "node-partitions.json")
     assert not processes_mentioning(str(tmp_path))
 
 

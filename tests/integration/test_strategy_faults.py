@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+from flwr.app import ConfigRecord
 from flwr.clientapp import ClientApp
 from support.fake_grid import LocalGrid
 from support.scripted import initial_arrays, make_strategy, scripted_client
@@ -71,6 +72,18 @@ def test_device_failing_its_profile_query_is_not_scheduled():
     assert record.partition_ids == record.participants == [1, 2]
     trained = {m.metadata.dst_node_id for m in grid.sent if m.metadata.message_type == "train"}
     assert trained == {1001, 1002}
+
+
+def with_extra_record(reply):
+    reply.content["smuggled"] = ConfigRecord({"anything": 1})
+    return reply
+
+
+@pytest.mark.security
+def test_a_query_reply_holding_more_than_its_profile_is_left_out():
+    record, _, _ = run_round({("query.profile", 1): with_extra_record})
+    assert record.excluded == {"1": "query reply has unknown key 'smuggled'"}
+    assert record.participants == [0, 2]
 
 
 @pytest.mark.security
