@@ -41,6 +41,9 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         raise ConfigError(
             "attacker", f"{config['attacker']} is no partition id of the {num_devices} devices"
         )
+    nearest, farthest = config["min-distance-m"], config["max-distance-m"]
+    if farthest <= nearest:
+        raise ConfigError("max-distance-m", f"{farthest:g} is not above min-distance-m {nearest:g}")
     if config["data-dir"] and not Path(config["data-dir"]).is_dir():
         raise ConfigError("data-dir", f"no such directory {config['data-dir']!r}")
     labels = train_labels(config["dataset"], config["data-dir"] or None)

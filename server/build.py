@@ -30,6 +30,7 @@ def profile_bounds(config: Mapping[str, Any]) -> ProfileBounds:
     return ProfileBounds(
         max_cpu_hz=config["max-cpu-hz"],
         min_distance_m=config["min-distance-m"],
+        max_distance_m=config["max-distance-m"],
         max_fading=config["max-fading"],
         min_gpu_floor_s=config["min-gpu-floor-s"],
         max_flops_per_cycle=config["max-flops-per-cycle"],

@@ -24,6 +24,8 @@ class ProfileBounds:
     min_distance_m
         Nearest distance to the base station: the path gain may not exceed Table I's
         path loss there (:func:`scheduler.channel.path_gain`).
+    max_distance_m
+        Farthest distance: the path gain may not fall below Table I's there.
     max_fading
         Largest fading power |h|^2 of a sample (Exp(1) in Eqs. (5)-(6)).
     min_gpu_floor_s
@@ -44,6 +46,7 @@ class ProfileBounds:
 
     max_cpu_hz: float = 3e9
     min_distance_m: float = 10.0
+    max_distance_m: float = 2000.0
     max_fading: float = 50.0
     min_gpu_floor_s: float = 1e-4
     max_flops_per_cycle: float = 1024.0

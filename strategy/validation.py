@@ -86,7 +86,7 @@ def implausible(report: ProfileReport, settings: InstanceSettings) -> str | None
     """Say which of a report's numbers lies outside the settings' bounds, None if none does.
 
     The bounds (:class:`~strategy.instance.ProfileBounds`): the CPU clock, the path gain
-    against Table I's at the cell's nearest distance, the fading samples, the GPU
+    against Table I's at the nearest and the farthest distance, the fading samples, the GPU
     latency floor and batch threshold of Eq. (27), and the FLOPs per cycle or per second
     the compute profile claims (:func:`compute_problem`).
     """
@@ -102,6 +102,9 @@ def implausible(report: ProfileReport, settings: InstanceSettings) -> str | None
     for key, (value, bound) in upper.items():
         if value > bound:
             return f"{key} {value!r} exceeds {bound:g}"
+    farthest = float(path_gain(bounds.max_distance_m))
+    if report.path_gain < farthest:
+        return f"path-gain {report.path_gain!r} is below {farthest:g}"
     floor = report.compute.get("latency-floor-s", bounds.min_gpu_floor_s)
     if floor < bounds.min_gpu_floor_s:
         return f"latency-floor-s {floor!r} is below {bounds.min_gpu_floor_s:g}"

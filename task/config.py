@@ -395,6 +395,13 @@ _KEYS = (
         above=0,
     ),
     Key(
+        "max-distance-m",
+        2000.0,
+        "plausibility bound: a device reporting a path gain below Table I's at this distance "
+        "is excluded (10 cell radii: a lie that slows the round's uploads is bounded)",
+        above=0,
+    ),
+    Key(
         "max-fading",
         50.0,
         "plausibility bound on a reported Rayleigh fading power |h|^2 ~ Exp(1) "

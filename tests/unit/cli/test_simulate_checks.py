@@ -27,6 +27,7 @@ from task.config import resolve_run_config
         (["--min-devices", "0"], "--min-devices: must be >= 1, got 0"),
         (["--inject-faults", "1.5"], "--inject-faults: must be between 0 and 1, got 1.5"),
         (["--attacker", "6"], "--attacker: 6 is no partition id of the 6 devices"),
+        (["--max-distance-m", "5"], "--max-distance-m: 5 is not above min-distance-m 10"),
         (["--attack", "sybil"], "--attack: unknown attack 'sybil'"),
         (["--aggregation", "krum"], "--aggregation: unknown aggregation 'krum'"),
         (["--clip-multiple", "0"], "--clip-multiple: must be > 0, got 0.0"),

@@ -129,7 +129,9 @@ def test_a_lying_profile_passes_the_old_checks_and_fails_the_plausibility_bounds
     with pytest.raises(ReplyError, match=r"implausible profile: path-gain 1.0 exceeds 5.1"):
         check_profile(lie, SETTINGS)
     without_bounds = InstanceSettings(
-        "cpu", gradient_size_bits=32e4, bounds=ProfileBounds(1e13, 1e-6, 50.0, 0.0)
+        "cpu",
+        gradient_size_bits=32e4,
+        bounds=ProfileBounds(max_cpu_hz=1e13, min_distance_m=1e-6, min_gpu_floor_s=0.0),
     )
     assert check_profile(lie, without_bounds).compute["cpu-hz"] == 1e12
 
@@ -140,6 +142,8 @@ def test_a_lying_profile_passes_the_old_checks_and_fails_the_plausibility_bounds
         ({"cpu-hz": 3.5e9}, "cpu-hz 3500000000.0 exceeds 3e+09"),
         ({"fading-down": 51.0}, "fading-down 51.0 exceeds 50"),
         ({"path-gain": float(path_gain(9.0))}, "path-gain 7.62"),
+        ({"path-gain": float(path_gain(2100.0))}, "path-gain 9.51"),
+        ({"path-gain": 1e-300}, "path-gain 1e-300 is below 1.14"),
     ],
 )
 def test_each_cpu_profile_field_beyond_its_bound_is_excluded(changes, message):

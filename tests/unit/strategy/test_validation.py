@@ -62,7 +62,7 @@ def test_sound_profile_and_reply_pass():
         ({"num-examples": 7.5}, "profile 'num-examples' is not a whole number: 7.5"),
         ({"num-examples": 1}, "holds 1 examples, fewer than min-batch 2"),
         ({"cpu-hz": 0.0}, "profile: devices[0].cpu_hz: must be > 0"),
-        ({"path-gain": 0.0}, "profile: devices[0].uplink_rate_bps: must be > 0"),
+        ({"path-gain": 0.0}, "implausible profile: path-gain 0.0 is below 1.14321e-14"),
         ({"scenario": "gpu"}, "profile scenario 'gpu' but the run uses 'cpu'"),
         ({"exec": "rm -rf /", "zz": 1.0}, "profile has unknown key 'exec'"),
         ({"latency-floor-s": 1e-3}, "profile has unknown key 'latency-floor-s'"),
