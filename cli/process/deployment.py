@@ -59,7 +59,7 @@ class SuperNode:
     index
         Position in :attr:`LocalDeployment.nodes`.
     port
-        Its Runtime API port on 127.0.0.1.
+        Its Runtime API port on 127.0.0.1, chosen each time it is started (0 before).
     superlink
         The SuperLink address it dials, ``HOST:PORT``.
     config_file
@@ -154,7 +154,7 @@ class LocalDeployment(LocalSuperLink):
         prefix: Sequence[str] = (),
         superlink: str | None = None,
     ) -> SuperNode:
-        """Add a SuperNode (not started, not registered) with its own port and key.
+        """Add a SuperNode (not started, not registered) with its own key.
 
         It is started through the command ``prefix`` and dials ``superlink`` (default: the
         SuperLink's :attr:`address`).
@@ -162,7 +162,7 @@ class LocalDeployment(LocalSuperLink):
         index = len(self.nodes)
         node = SuperNode(
             index=index,
-            port=free_ports(1)[0],
+            port=0,
             superlink=superlink or self.address,
             prefix=tuple(prefix),
             config_file=self.directory / f"node-{index}.toml",
@@ -288,12 +288,14 @@ class LocalDeployment(LocalSuperLink):
         ]
 
     def start_node(self, index: int) -> subprocess.Popen:
-        """Start SuperNode ``index`` through its prefix, own session, own FLWR_HOME.
+        """Start SuperNode ``index`` through its prefix, own session, own FLWR_HOME, a free port.
 
         Its ClientApp processes keep the device's examples in that home
         (:mod:`client.shard`), as a device host keeps its own data.
         """
         node = self.nodes[index]
+        # Chosen now: a port found free earlier may since be an outgoing connection's.
+        node.port = free_ports(1)[0]
         home = self.home / f"supernode-{index}"
         home.mkdir(parents=True, exist_ok=True)
         with node.log_file.open("a") as log:
