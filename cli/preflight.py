@@ -7,15 +7,51 @@ its training set splits into a partition of at least ``min-batch`` examples per 
 ``node-partitions`` file is a valid map.
 Inside the run the same problems would surface only after the SuperLink and Ray started
 (for CIFAR-10 without ``data-dir``, after about 30 s).
+
+:func:`preflight` runs them, and estimates the run's memory (:mod:`cli.memory`), in a
+child process: they import torch and Hugging Face ``datasets`` and load the dataset, half a
+gigabyte that the ``feel`` process, which follows the run to its end, would otherwise hold.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cli.memory import MemoryEstimate
 from task.errors import ConfigError
+
+
+def preflight(config: Mapping[str, Any], num_devices: int, actors: int) -> MemoryEstimate:
+    """Check the inputs (:func:`check_simulation`) and estimate the memory, in a child process.
+
+    ``actors`` Ray actors serve the ``num_devices`` devices. A process that has imported
+    torch already (a notebook, a test session) runs them itself: a child would add only its
+    start-up, about 2 s.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`check_simulation`.
+    """
+    if "torch" in sys.modules:
+        return _checked_estimate(dict(config), num_devices, actors)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_checked_estimate, dict(config), num_devices, actors).result()
+
+
+def _checked_estimate(config: dict[str, Any], num_devices: int, actors: int) -> MemoryEstimate:
+    from cli.memory import dataset_bytes, estimate, model_footprint
+    from server.build import upload_bits
+
+    check_simulation(config, num_devices)
+    footprint = model_footprint(config["model"], config["dataset"])
+    data = dataset_bytes(config["dataset"], config["data-dir"] or None)
+    return estimate(config, num_devices, actors, footprint, data, upload_bits(config))
 
 
 def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.errors import UsageError
+from cli.memory import GB, MemoryEstimate, available_bytes, simulation_actors
 from cli.process.app_dir import build_app_dir, project_dir
 from cli.process.orphans import mark, stop_orphans, unmark
 from cli.process.ray_cluster import ray_address
@@ -91,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="run on the Ray cluster whose head is at HOST:PORT (auto: the last `ray start "
         "--head` on this host; local: a private Ray) (default: $RAY_ADDRESS, else local)",
+    )
+    parser.add_argument(
+        "--memory-check",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="refuse a run whose estimated peak memory exceeds the memory available on this "
+        "host (private Ray only) (default: on)",
     )
     parser.add_argument(
         "--resume",
@@ -227,6 +235,23 @@ def _error_lines(log: Path, count: int = 15) -> list[str]:
     return errors[-count:] if errors else lines[-count:]
 
 
+def check_memory(needed: MemoryEstimate, clients: int) -> None:
+    """Refuse the run if its estimated peak exceeds the memory available now.
+
+    Raises
+    ------
+    UsageError
+        Naming ``--clients``, the estimate and the memory available.
+    """
+    available = available_bytes()
+    if needed.total > available:
+        raise UsageError(
+            "--clients",
+            f"{clients} devices need {needed.describe()}, more than the "
+            f"{available / GB:.1f} GB available; use fewer devices, or --no-memory-check",
+        )
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Turn SIGTERM into KeyboardInterrupt so that the SuperLink is still stopped."""
     raise KeyboardInterrupt
@@ -238,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     A resume first stops the processes of a killed run in its directory
     (:mod:`cli.process.orphans`), rounds left or not.
     """
-    from cli.preflight import check_simulation
+    from cli.preflight import preflight
     from server.checkpoint import completed_rounds
 
     config = resume_config(args) if args.resume else run_config(args)
@@ -249,9 +274,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped {stopped} process(es) that the killed run left running")
     clients = config["min-nodes"]
     try:
-        check_simulation(config, clients)
+        needed = preflight(config, clients, simulation_actors(args.cpus_per_client))
     except ConfigError as exc:
         raise _usage(exc) from None
+    if args.memory_check and cluster == PRIVATE_RAY:
+        check_memory(needed, clients)
     if config["resume"]:
         done, rounds = completed_rounds(directory), config["num-server-rounds"]
         if done >= rounds and (directory / SUMMARY_FILE).is_file():

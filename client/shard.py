@@ -90,11 +90,26 @@ def _shard(key: tuple, partition_id: int, num_partitions: int, cache_dir: str) -
 def _cut(config: Mapping[str, Any], partition_id: int, num_partitions: int) -> Shard:
     """Return the device's shard as a view of this process's dataset."""
     from task.data import load_dataset
-    from task.partition import device_indices
 
     data = load_dataset(config["dataset"], config["data-dir"] or None)
-    parts = device_indices(data.y_train, num_partitions, config)
-    return Shard(data.x_train, data.y_train, parts[partition_id])
+    key = tuple(config[k] for k in PARTITION_KEYS)
+    return Shard(data.x_train, data.y_train, _partition(key, num_partitions)[partition_id])
+
+
+@functools.lru_cache(maxsize=4)
+def _partition(key: tuple, num_partitions: int) -> tuple[np.ndarray, ...]:
+    """Return every device's training indices under the partition keys ``key``.
+
+    Cached per process apart from the shards: an actor of a thousand devices cuts each
+    device's shard from it, and working the indices out again for each would cost a
+    millisecond.
+    """
+    from task.data import load_dataset
+    from task.partition import device_indices
+
+    config = dict(zip(PARTITION_KEYS, key, strict=True))
+    data = load_dataset(config["dataset"], config["data-dir"] or None)
+    return tuple(device_indices(data.y_train, num_partitions, config))
 
 
 def _frozen(*arrays: np.ndarray) -> list[np.ndarray]:

@@ -2,6 +2,8 @@
 
 Usage: python scripts/bench_simulation.py [--rounds 6] [--cases cnn:6,cnn:12,resnet18:6,resnet18:12]
 
+A case is MODEL:K, or MODEL:K:DATASET (e.g. ``cnn:100``, ``cnn:1000:synthetic-cifar``).
+
 For each case it runs `feel simulate` (Flower's Simulation Engine, Ray backend, one CPU per
 client) with `--eval-every ROUNDS`, so that the test set is evaluated only after the last
 round, then replays the same rounds in one process: the same model, data partitions and
@@ -13,8 +15,9 @@ a round (timed in the plain process). Peak memory: for `feel simulate` the propo
 size summed over its whole process tree, sampled every 0.2 s in a second run of the same
 command (reading a process's smaps_rollup walks its page tables: done during the timed run,
 it slowed resnet18 rounds by a fifth); for the plain loop its maximum resident set size.
-cnn runs on digits, resnet18 on CIFAR-shaped random tensors (dataset synthetic-cifar) with
---max-batch 16 to bound the run time on 2 cores.
+cnn runs on digits by default, resnet18 on CIFAR-shaped random tensors (dataset
+synthetic-cifar) with --max-batch 16 to bound the run time on 2 cores. Each case also prints
+the peak that ``feel simulate`` estimates before it starts (:mod:`cli.memory`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from cli.memory import dataset_bytes, estimate, model_footprint, simulation_actors
 from cli.process.orphans import with_descendants
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from task.config import resolve_run_config
@@ -42,6 +46,8 @@ from task.sampling import next_batch
 from task.training import compute_gradient, evaluate
 
 DATASET = {"cnn": ("digits", 128), "resnet18": ("synthetic-cifar", 16)}
+# One case: model, devices K, dataset.
+Case = tuple[str, int, str]
 # The phases of a round that rounds.jsonl times (wall_phases_s).
 PHASES = ("query", "schedule", "train", "aggregate", "evaluate")
 
@@ -64,11 +70,10 @@ def _tree_pss(pid: int) -> int:
     return total
 
 
-def run_feel(
-    model: str, clients: int, rounds: int, out: Path, sample_memory: bool
-) -> tuple[list[dict], int]:
+def run_feel(case: Case, rounds: int, out: Path, sample_memory: bool) -> tuple[list[dict], int]:
     """Run `feel simulate`; return its rounds and, if sampled, the peak PSS of its process tree."""
-    dataset, max_batch = DATASET[model]
+    model, clients, dataset = case
+    max_batch = DATASET[model][1]
     command = [
         sys.executable, "-m", "cli.main", "simulate", "--model", model, "--dataset", dataset,
         "--clients", str(clients), "--rounds", str(rounds), "--max-batch", str(max_batch),
@@ -86,9 +91,10 @@ def run_feel(
     return rows, peak
 
 
-def run_plain(model: str, clients: int, rows: list[dict]) -> tuple[list[float], float]:
+def run_plain(case: Case, rows: list[dict]) -> tuple[list[float], float]:
     """Replay the rounds in one process; return the wall time of each round and of an evaluation."""
-    dataset, max_batch = DATASET[model]
+    model, clients, dataset = case
+    max_batch = DATASET[model][1]
     config = resolve_run_config({"model": model, "dataset": dataset, "max-batch": max_batch})
     data = load_dataset(dataset)
     parts = partition_indices(
@@ -120,21 +126,30 @@ def run_plain(model: str, clients: int, rows: list[dict]) -> tuple[list[float], 
     return times, time.perf_counter() - start
 
 
-def replay(model: str, clients: int, rows_file: Path) -> None:
+def replay(case: Case, rows_file: Path) -> None:
     """Child process: run the plain loop and print its round times and peak RSS as JSON."""
     rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
-    times, evaluation = run_plain(model, clients, rows)
+    times, evaluation = run_plain(case, rows)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"times": times, "evaluation": evaluation, "peak": peak}))
 
 
-def measure(model: str, clients: int, rounds: int) -> dict:
+def estimated_peak(case: Case) -> float:
+    """Return the peak memory `feel simulate` estimates for ``case`` before it starts."""
+    model, clients, dataset = case
+    config = {"model": model, "dataset": dataset, "max-batch": DATASET[model][1]}
+    footprint, data = model_footprint(model, dataset), dataset_bytes(dataset, None)
+    run = resolve_run_config(config)
+    return estimate(run, clients, simulation_actors(1), footprint, data, 32).total
+
+
+def measure(case: Case, rounds: int) -> dict:
     """Run both for one case; return feel's timed rows, its peak memory and the replay's."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        rows, _ = run_feel(model, clients, rounds, out, sample_memory=False)
-        _, feel_peak = run_feel(model, clients, rounds, Path(tmp) / "memory", sample_memory=True)
-        replay_argv = [sys.executable, __file__, "--replay", model, str(clients)]
+        rows, _ = run_feel(case, rounds, out, sample_memory=False)
+        _, feel_peak = run_feel(case, rounds, Path(tmp) / "memory", sample_memory=True)
+        replay_argv = [sys.executable, __file__, "--replay", *map(str, case)]
         plain = json.loads(
             subprocess.run(
                 [*replay_argv, str(out / "rounds.jsonl")],
@@ -143,7 +158,13 @@ def measure(model: str, clients: int, rounds: int) -> dict:
                 text=True,
             ).stdout
         )
-    return {"rows": rows[1:-1], "feel_peak": feel_peak, **plain, "times": plain["times"][1:-1]}
+    return {
+        "rows": rows[1:-1],
+        "feel_peak": feel_peak,
+        "estimate": estimated_peak(case),
+        **plain,
+        "times": plain["times"][1:-1],
+    }
 
 
 def phase_medians(rows: list[dict]) -> dict[str, float]:
@@ -159,37 +180,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--cases", default="cnn:6,cnn:12,resnet18:6,resnet18:12")
-    parser.add_argument("--replay", nargs=3, metavar=("MODEL", "K", "ROWS"), help=argparse.SUPPRESS)
+    parser.add_argument("--replay", nargs=4, help=argparse.SUPPRESS)  # MODEL K DATASET ROWS
     args = parser.parse_args()
     if args.rounds < 3:
         parser.error(
             f"--rounds: must be >= 3 (first and last rounds are not timed), got {args.rounds}"
         )
     if args.replay:
-        replay(args.replay[0], int(args.replay[1]), Path(args.replay[2]))
+        model, clients, dataset, rows = args.replay
+        replay((model, int(clients), dataset), Path(rows))
         return
     print(f"# {os.cpu_count()} CPUs, torch {torch.__version__}, {args.rounds} rounds per run")
-    cases = [(model, int(k)) for model, k in (case.split(":") for case in args.cases.split(","))]
-    results = {case: measure(*case, args.rounds) for case in cases}
+    results = {case: measure(case, args.rounds) for case in map(parse_case, args.cases.split(","))}
     print(
-        "| model | K | feel simulate s/round | plain loop s/round | ratio "
-        "| peak memory feel (GB) | peak memory plain (GB) | test-set evaluation s |"
+        "| model | K | dataset | feel simulate s/round | plain loop s/round | overhead s/round "
+        "| ratio | peak memory feel (GB) | estimated (GB) | peak memory plain (GB) "
+        "| test-set evaluation s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (model, clients), result in results.items():
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for (model, clients, dataset), result in results.items():
         feel_s = statistics.median(r["round_wall_time_s"] for r in result["rows"])
         plain_s = statistics.median(result["times"])
         print(
-            f"| {model} | {clients} | {feel_s:.3f} | {plain_s:.3f} | {feel_s / plain_s:.2f} "
-            f"| {result['feel_peak'] / 1e9:.2f} | {result['peak'] / 1e9:.2f} "
-            f"| {result['evaluation']:.2f} |"
+            f"| {model} | {clients} | {dataset} | {feel_s:.3f} | {plain_s:.3f} "
+            f"| {feel_s - plain_s:.3f} | {feel_s / plain_s:.2f} "
+            f"| {result['feel_peak'] / 1e9:.2f} | {result['estimate'] / 1e9:.2f} "
+            f"| {result['peak'] / 1e9:.2f} | {result['evaluation']:.2f} |"
         )
     print("\nWhere a feel simulate round goes (median seconds; train = send, compute, receive):\n")
-    print(f"| model | K | {' | '.join(PHASES)} | other |")
-    print("|---|---:|" + "---:|" * (len(PHASES) + 1))
-    for (model, clients), result in results.items():
+    print(f"| model | K | dataset | {' | '.join(PHASES)} | other |")
+    print("|---|---:|---|" + "---:|" * (len(PHASES) + 1))
+    for (model, clients, dataset), result in results.items():
         cells = " | ".join(f"{v:.3f}" for v in phase_medians(result["rows"]).values())
-        print(f"| {model} | {clients} | {cells} |")
+        print(f"| {model} | {clients} | {dataset} | {cells} |")
+
+
+def parse_case(text: str) -> Case:
+    """Return the case of ``MODEL:K`` (the model's default dataset) or ``MODEL:K:DATASET``."""
+    model, clients, *dataset = text.split(":")
+    return model, int(clients), dataset[0] if dataset else DATASET[model][0]
 
 
 if __name__ == "__main__":

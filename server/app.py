@@ -21,7 +21,7 @@ from server.build import build_strategy
 from server.checkpoint import resume_point, set_rng_state
 from server.evaluation import Evaluator
 from server.inprocess import InProcessGrid
-from server.message_index import index_by_node
+from server.message_index import index_messages
 from server.plots import plot_curves
 from server.probe import probe_set
 from server.results import ResultsWriter, read_rounds, summarize
@@ -153,11 +153,11 @@ def main(grid: Grid, context: Context) -> None:
     """Run FEEL training with the run config of ``context``.
 
     In the Simulation Engine, Ray carries the arrays without copies unless run-config
-    ``ray-zero-copy`` is false (:mod:`task.transport`), and the engine picks up each node's
-    messages through an index (:mod:`server.message_index`).
+    ``ray-zero-copy`` is false (:mod:`task.transport`), and the engine's pick-ups and the
+    server's pulls go through indexes of the messages (:mod:`server.message_index`).
     """
     if isinstance(grid, InMemoryGrid) and isinstance(grid.state, InMemoryLinkState):
-        index_by_node(grid)
+        index_messages(grid)
     if hasattr(grid, "pull_interval"):  # the Simulation Engine's InMemoryGrid
         grid.pull_interval = SIMULATION_PULL_INTERVAL_S
         if resolve_run_config(context.run_config)["ray-zero-copy"]:

@@ -213,6 +213,10 @@ class FeelStrategy(OwnRoundLoop):
             self.clock.mark("train")
             update = self._refuse_bad(server_round, self._apply(plan, updates))
             record = self._advance(plan, update, excluded)
+            places = {str(u.partition_id): u.place for u in updates}
+            # The next round's replies come in while this loop waits: with a thousand
+            # devices, keeping this round's as well would hold two rounds of gradients.
+            del replies, updates
             self.profiles.close_round(server_round)
             self.clock.mark("aggregate")
             if asked is None and self._goes_on(0.0, server_round, num_rounds):
@@ -224,7 +228,6 @@ class FeelStrategy(OwnRoundLoop):
             due = eval_every.due(server_round, start_s, self.state.sim_time_s, last)
             metrics = result.evaluate(evaluate_fn, server_round, result.arrays, due)
             self.clock.mark("evaluate")
-            places = {str(u.partition_id): u.place for u in updates}
             state, phases = self.state_dict(), self.clock.phases()
             finished = FinishedRound(record, result.arrays, metrics, state, phases, places, last)
             for hook in round_hooks:

@@ -20,6 +20,10 @@ class ConfigError(ValueError):
         self.field = field
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        """Pickle by field and message (a check run in a child process raises it)."""
+        return type(self), (self.field, self.message)
+
     @classmethod
     def unknown_choice(cls, field: str, value: object, choices: tuple[str, ...]) -> ConfigError:
         """Build the error for a name-valued setting outside ``choices``."""
