@@ -5,8 +5,9 @@ client slot (``--cpus-per-client``) on this host. Its peak, the proportional set
 over that process tree, is estimated from the run's model, dataset, devices and actors:
 
 - the services (SuperLink, Ray's GCS, raylet and monitors, ``flwr run``) cost
-  :data:`SERVICES_BYTES`; every process that imports torch, Flower and Ray (the ServerApp's
-  and each actor's) :data:`PROCESS_BYTES`, and each holds the dataset;
+  :data:`SERVICES_BYTES`; the ServerApp's process :data:`SERVER_PROCESS_BYTES` and the
+  dataset; each actor :data:`ACTOR_PROCESS_BYTES` and the shards it keeps loaded (it reads
+  its devices' examples from the files :func:`client.shard.write_shards` wrote);
 - each actor trains at the largest batch: the model, its gradient and the tensors autograd
   keeps for the backward pass;
 - the server evaluates the test set in batches of :data:`EVALUATION_BATCH`, with a few
@@ -27,11 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from client.shard import CACHED_SHARDS
+
 GB = 1e9
 # The SuperLink, Ray's GCS, raylet, dashboard agent and monitors, ``flwr run``, ``feel``.
 SERVICES_BYTES = 0.71 * GB
-# A Python process with torch, Flower, Ray and Hugging Face ``datasets`` imported (PSS).
-PROCESS_BYTES = 0.72 * GB
+# The ServerApp's process: torch, Flower, Ray and Hugging Face ``datasets`` imported (PSS).
+SERVER_PROCESS_BYTES = 0.72 * GB
+# An actor's: torch, Flower and Ray (its shards come from files, without ``datasets``).
+ACTOR_PROCESS_BYTES = 0.60 * GB
 # Copies of the model a process holds besides its own: the received state, the gradient,
 # the packed reply (an actor); the update, the new model and its packed record (the server).
 MODEL_COPIES = 4
@@ -54,7 +59,7 @@ class MemoryEstimate:
     processes
         The services, and the ServerApp's and the actors' processes with their imports.
     data
-        The dataset, once in the ServerApp and once in each actor.
+        The dataset in the ServerApp, and the shards each actor keeps loaded.
     training
         The actors' models, gradients and saved activations at the largest batch, and the
         server's copies of the model and its evaluation.
@@ -190,8 +195,8 @@ def estimate(
     evaluation = EVALUATION_BATCH * LIVE_OUTPUTS * footprint.largest_output_bytes_per_sample
     server = MODEL_COPIES * model_bytes + evaluation
     return MemoryEstimate(
-        processes=SERVICES_BYTES + (1 + actors) * PROCESS_BYTES,
-        data=(1 + actors) * data_bytes,
+        processes=SERVICES_BYTES + SERVER_PROCESS_BYTES + actors * ACTOR_PROCESS_BYTES,
+        data=data_bytes * (1 + actors * min(1.0, CACHED_SHARDS / devices)),
         training=actors * (MODEL_COPIES * model_bytes + activations) + server,
         messages=devices * (footprint.reply_bytes(reply_bits) + DEVICE_BYTES) + model_bytes,
         actors=actors,

@@ -26,29 +26,38 @@ from cli.memory import MemoryEstimate
 from task.errors import ConfigError
 
 
-def preflight(config: Mapping[str, Any], num_devices: int, actors: int) -> MemoryEstimate:
+def preflight(
+    config: Mapping[str, Any], num_devices: int, actors: int, shards: Path | None = None
+) -> MemoryEstimate:
     """Check the inputs (:func:`check_simulation`) and estimate the memory, in a child process.
 
-    ``actors`` Ray actors serve the ``num_devices`` devices. A process that has imported
-    torch already (a notebook, a test session) runs them itself: a child would add only its
-    start-up, about 2 s.
+    ``actors`` Ray actors serve the ``num_devices`` devices. With ``shards``, every device's
+    examples are written there too (:func:`client.shard.write_shards`). A process that has
+    imported torch already (a notebook, a test session) runs them itself: a child would add
+    only its start-up, about 2 s.
 
     Raises
     ------
     ConfigError
         As :func:`check_simulation`.
     """
+    arguments = (dict(config), num_devices, actors, shards)
     if "torch" in sys.modules:
-        return _checked_estimate(dict(config), num_devices, actors)
+        return _checked_estimate(*arguments)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        return child.submit(_checked_estimate, dict(config), num_devices, actors).result()
+        return child.submit(_checked_estimate, *arguments).result()
 
 
-def _checked_estimate(config: dict[str, Any], num_devices: int, actors: int) -> MemoryEstimate:
+def _checked_estimate(
+    config: dict[str, Any], num_devices: int, actors: int, shards: Path | None
+) -> MemoryEstimate:
     from cli.memory import dataset_bytes, estimate, model_footprint
+    from client.shard import write_shards
     from server.build import upload_bits
 
     check_simulation(config, num_devices)
+    if shards is not None:
+        write_shards(config, num_devices, shards)
     footprint = model_footprint(config["model"], config["dataset"])
     data = dataset_bytes(config["dataset"], config["data-dir"] or None)
     return estimate(config, num_devices, actors, footprint, data, upload_bits(config))

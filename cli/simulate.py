@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from cli.process.orphans import mark, stop_orphans, unmark
 from cli.process.ray_cluster import ray_address
 from cli.process.superlink import PRIVATE_RAY, LocalSuperLink, run_id_from_output
 from cli.progress import RoundsTail, round_line
+from client.shard import CACHE_ENV
 from server.results import ROUNDS_FILE, SUMMARY_FILE
 from task.config import KEYS, resolve_run_config
 from task.errors import ConfigError
@@ -264,7 +266,6 @@ def run(args: argparse.Namespace) -> int:
     (:mod:`cli.process.orphans`), rounds left or not.
     """
     from cli.preflight import preflight
-    from server.checkpoint import completed_rounds
 
     config = resume_config(args) if args.resume else run_config(args)
     cluster = ray_address(args.ray_address)
@@ -273,12 +274,37 @@ def run(args: argparse.Namespace) -> int:
     if config["resume"] and (stopped := stop_orphans(directory)):
         print(f"stopped {stopped} process(es) that the killed run left running")
     clients = config["min-nodes"]
-    try:
-        needed = preflight(config, clients, simulation_actors(args.cpus_per_client))
-    except ConfigError as exc:
-        raise _usage(exc) from None
-    if args.memory_check and cluster == PRIVATE_RAY:
-        check_memory(needed, clients)
+    with ExitStack() as stack:
+        environment = _shard_cache(stack) if cluster == PRIVATE_RAY else {}
+        shards = Path(environment[CACHE_ENV]) if environment else None
+        try:
+            needed = preflight(config, clients, simulation_actors(args.cpus_per_client), shards)
+        except ConfigError as exc:
+            raise _usage(exc) from None
+        if args.memory_check and cluster == PRIVATE_RAY:
+            check_memory(needed, clients)
+        return _simulate(args, config, cluster, environment)
+
+
+def _shard_cache(stack: ExitStack) -> dict[str, str]:
+    """Return the environment that points the actors at a folder of the devices' shards.
+
+    The user's ``$FEEL_CACHE_DIR`` if set, else a temporary folder removed when ``stack``
+    closes (:func:`client.shard.write_shards` fills it).
+    """
+    if os.environ.get(CACHE_ENV):
+        return {CACHE_ENV: os.environ[CACHE_ENV]}
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="feel-shards-"))
+    return {CACHE_ENV: folder}
+
+
+def _simulate(
+    args: argparse.Namespace, config: dict[str, Any], cluster: str, environment: dict[str, str]
+) -> int:
+    """Run the checked simulation ``config`` on ``cluster``: resume, or start from round 1."""
+    from server.checkpoint import completed_rounds
+
+    directory, clients = Path(config["results-dir"]), config["min-nodes"]
     if config["resume"]:
         done, rounds = completed_rounds(directory), config["num-server-rounds"]
         if done >= rounds and (directory / SUMMARY_FILE).is_file():
@@ -291,7 +317,9 @@ def run(args: argparse.Namespace) -> int:
     return run_app(
         "feel simulate",
         config,
-        lambda directory: LocalSuperLink(directory / "superlink.log", cluster),
+        lambda directory: LocalSuperLink(
+            directory / "superlink.log", cluster, environment=environment
+        ),
         federation,
     )
 

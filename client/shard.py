@@ -25,6 +25,8 @@ import numpy as np
 
 # Environment variable naming the folder of the on-disk shards (unset: none are written).
 CACHE_ENV = "FEEL_CACHE_DIR"
+# Shards a process keeps loaded (the most recent ones).
+CACHED_SHARDS = 64
 # Run-config keys the partition depends on (with the node's partition id and count).
 PARTITION_KEYS = ("dataset", "data-dir", "partition", "dirichlet-alpha", "seed", "holdout-examples")
 # The modules whose code makes a shard: a change in them makes a new file.
@@ -68,13 +70,32 @@ def local_shard(config: Mapping[str, Any], partition_id: int, num_partitions: in
     return _shard(key, partition_id, num_partitions, os.environ.get(CACHE_ENV, ""))
 
 
-@functools.lru_cache(maxsize=64)
+def write_shards(config: Mapping[str, Any], num_partitions: int, cache_dir: Path) -> None:
+    """Write every device's shard into ``cache_dir``, as each device's first message would.
+
+    A Simulation Engine actor given ``$FEEL_CACHE_DIR`` then reads its devices' examples
+    there, and neither loads the dataset nor imports the partitioners (Hugging Face
+    ``datasets``, about 0.2 GB a process).
+    """
+    key = tuple(config[k] for k in PARTITION_KEYS)
+    for partition_id in range(num_partitions):
+        shard = _cut(dict(zip(PARTITION_KEYS, key, strict=True)), partition_id, num_partitions)
+        x, y = shard.examples(np.arange(len(shard)))
+        _write(_path(cache_dir, key, partition_id, num_partitions), x, y)
+
+
+def _path(cache_dir: str | Path, key: tuple, partition_id: int, num_partitions: int) -> Path:
+    config = dict(zip(PARTITION_KEYS, key, strict=True))
+    return Path(cache_dir) / f"shard-{_name(config, partition_id, num_partitions)}.npz"
+
+
+@functools.lru_cache(maxsize=CACHED_SHARDS)
 def _shard(key: tuple, partition_id: int, num_partitions: int, cache_dir: str) -> Shard:
     config = dict(zip(PARTITION_KEYS, key, strict=True))
     if not cache_dir:
         return _cut(config, partition_id, num_partitions)
     try:
-        path = Path(cache_dir) / f"shard-{_name(config, partition_id, num_partitions)}.npz"
+        path = _path(cache_dir, key, partition_id, num_partitions)
     except OSError:  # the data files are not there: the dataset's loader says so
         return _cut(config, partition_id, num_partitions)
     if path.is_file():

@@ -108,7 +108,7 @@ def global_batch_statistics(
     """Return the BatchNorm statistics of the global batch from the devices' batches.
 
     Each device reports its batch's mean and biased variance per channel under the weights
-    it received (:class:`task.batchnorm.BatchStatistics`, in the places of ``running_mean``
+    it received (:class:`task.batch_statistics.BatchStatistics`, in the places of ``running_mean``
     and ``running_var``); pooled with the weights |B_k| / B of Eq. (1) by the law of total
     variance (:func:`task.batchnorm.pooled`) they are the statistics of the global batch's
     activations as the devices computed them: at the first BatchNorm layer exactly the
@@ -175,8 +175,9 @@ def update_norm(arrays: Arrays, reference: Arrays | None = None) -> float:
     total = 0.0
     for name, array in arrays.items():
         if np.issubdtype(array.dtype, np.floating):
-            change = array if reference is None else array - reference[name]
-            total += float(np.square(change, dtype=np.float64).sum())
+            change = (array if reference is None else array - reference[name]).ravel()
+            # Summed in float64 a block at a time: no float64 copy of the whole update.
+            total += float(np.einsum("i,i->", change, change, dtype=np.float64))
     return float(np.sqrt(total))
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from task.batchnorm import BatchStatistics
+from task.batch_statistics import BatchStatistics
 from task.errors import ConfigError
 from task.names import DEVICE_NAMES
 
@@ -56,7 +56,7 @@ def compute_gradient(
         The batch's mean loss before the update.
     buffers
         The batch's BatchNorm statistics under the weights received, in the places of the
-        ``state_dict``'s BN buffers (:meth:`task.batchnorm.BatchStatistics.buffers`).
+        ``state_dict``'s BN buffers (:meth:`task.batch_statistics.BatchStatistics.buffers`).
     """
     model.to(device).train()
     model.zero_grad(set_to_none=True)

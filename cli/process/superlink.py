@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -99,12 +99,18 @@ class LocalSuperLink:
     prefix
         Command prefix of the SuperLink and of ``flwr``, e.g. ``ip netns exec NS`` to run
         them in another network stack; none by default.
+    environment
+        Variables set for the SuperLink and its simulations besides this process's own.
     """
 
     connection = CONNECTION
 
     def __init__(
-        self, log_file: Path, ray_address: str = PRIVATE_RAY, prefix: Sequence[str] = ()
+        self,
+        log_file: Path,
+        ray_address: str = PRIVATE_RAY,
+        prefix: Sequence[str] = (),
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.log_file = Path(log_file)
         self.prefix = tuple(prefix)
@@ -121,6 +127,7 @@ class LocalSuperLink:
             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
             "RAY_ADDRESS": ray_address,
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
         self._children: list[subprocess.Popen] = []

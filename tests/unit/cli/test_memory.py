@@ -42,9 +42,12 @@ def test_each_device_adds_its_reply_and_each_actor_a_process(cifar_cnn):
     data = dataset_bytes("synthetic-cifar", None)
     one = estimate(config, 100, 2, cifar_cnn, data, 32)
     more = estimate(config, 101, 2, cifar_cnn, data, 32)
-    assert more.total - one.total == pytest.approx(cifar_cnn.reply_bytes(32) + memory.DEVICE_BYTES)
+    fewer_shards = 2 * data * memory.CACHED_SHARDS * (1 / 100 - 1 / 101)
+    per_device = cifar_cnn.reply_bytes(32) + memory.DEVICE_BYTES
+    assert more.total - one.total == pytest.approx(per_device - fewer_shards)
     third = estimate(config, 100, 3, cifar_cnn, data, 32)
-    per_actor = memory.PROCESS_BYTES + data + memory.MODEL_COPIES * cifar_cnn.state_bytes
+    shards = data * memory.CACHED_SHARDS / 100  # the shards an actor keeps loaded
+    per_actor = memory.ACTOR_PROCESS_BYTES + shards + memory.MODEL_COPIES * cifar_cnn.state_bytes
     activations = cifar_cnn.activation_bytes_per_sample * config["max-batch"]
     assert third.total - one.total == pytest.approx(per_actor + activations)
     coarse = estimate(config, 100, 2, cifar_cnn, data, 4)
@@ -82,7 +85,8 @@ def test_a_run_above_the_memory_available_is_refused_with_its_estimate(
     monkeypatch.setattr(simulate, "available_bytes", lambda: 2.0 * GB)
     monkeypatch.setattr(simulate, "simulation_actors", lambda cpus_per_client: 2)
     message = fails_up_front(["--clients", "50", "--rounds", "1"], tmp_path, capsys)
-    assert message.startswith("--clients: 50 devices need about 2.9 GB (2 Ray actors; ")
+    needed = preflight(resolve_run_config({"min-nodes": 50}), 50, 2)
+    assert message.startswith(f"--clients: 50 devices need {needed.describe()}, ")
     assert message.endswith(
         "more than the 2.0 GB available; use fewer devices, or --no-memory-check"
     )

@@ -61,3 +61,16 @@ def test_each_device_and_config_has_its_own_file(monkeypatch, tmp_path):
     local_shard(CONFIG, 0, 5)
     assert len(list(tmp_path.glob("shard-*.npz"))) == 4
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_shards_written_ahead_are_every_devices_own_examples(monkeypatch, tmp_path):
+    """As a simulation's preflight writes them for the actors."""
+    shard_module.write_shards(CONFIG, 4, tmp_path)
+    assert len(list(tmp_path.glob("shard-*.npz"))) == 4
+    wanted = [expected(pid) for pid in range(4)]
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(task.data, "load_dataset", None)  # an actor does not load it
+    for pid, (x, y) in enumerate(wanted):
+        shard = local_shard(CONFIG, pid, 4)
+        for read, own in zip(shard.examples(np.arange(len(shard))), (x, y), strict=True):
+            np.testing.assert_array_equal(read, own)

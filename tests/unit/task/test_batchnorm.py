@@ -4,7 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from task.batchnorm import BatchStatistics, pooled
+from task.batch_statistics import BatchStatistics
+from task.batchnorm import pooled
 
 
 @settings(max_examples=50, deadline=None)
