@@ -79,7 +79,12 @@ class NodeIndex:
             self._first_node = node_id
         if node_id == self._first_node:
             with self._pushed:
-                self._pushed.wait_for(lambda: any(self.pending.values()), self.wake_timeout_s)
+                self._pushed.wait_for(self._any_pending, self.wake_timeout_s)
+
+    def _any_pending(self) -> bool:
+        """Whether any node has an undelivered message (read under the state's lock)."""
+        with self.state.lock:
+            return any(self.pending.values())
 
     def get_message_ins(
         self, node_id: int, limit: int | None, *, run_id: int | None = None
