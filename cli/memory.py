@@ -128,11 +128,12 @@ def model_footprint(model: str, dataset: str) -> ModelFootprint:
     from torch.nn import functional
 
     from task.data import dataset_shape
+    from task.flops import parameter_count
     from task.models import build_model
 
     shape = dataset_shape(dataset)
     network = build_model(model, shape.num_classes, shape.in_channels, shape.image_size)
-    parameters = sum(p.numel() for p in network.parameters() if p.requires_grad)
+    parameters = parameter_count(network)
     state_bytes = sum(t.numel() * 4 for t in network.state_dict().values())
     buffer_bytes = sum(t.numel() * 4 for t in network.buffers())
     probe = network.to("meta").train()

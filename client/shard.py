@@ -77,15 +77,17 @@ def write_shards(config: Mapping[str, Any], num_partitions: int, cache_dir: Path
     there, and neither loads the dataset nor imports the partitioners (Hugging Face
     ``datasets``, about 0.2 GB a process).
     """
-    key = tuple(config[k] for k in PARTITION_KEYS)
+    config = {k: config[k] for k in PARTITION_KEYS}
     for partition_id in range(num_partitions):
-        shard = _cut(dict(zip(PARTITION_KEYS, key, strict=True)), partition_id, num_partitions)
+        shard = _cut(config, partition_id, num_partitions)
         x, y = shard.examples(np.arange(len(shard)))
-        _write(_path(cache_dir, key, partition_id, num_partitions), x, y)
+        _write(_path(cache_dir, config, partition_id, num_partitions), x, y)
 
 
-def _path(cache_dir: str | Path, key: tuple, partition_id: int, num_partitions: int) -> Path:
-    config = dict(zip(PARTITION_KEYS, key, strict=True))
+def _path(
+    cache_dir: str | Path, config: Mapping[str, Any], partition_id: int, num_partitions: int
+) -> Path:
+    """Return the file of a shard: named by its partition keys (``config``), device, count."""
     return Path(cache_dir) / f"shard-{_name(config, partition_id, num_partitions)}.npz"
 
 
@@ -95,7 +97,7 @@ def _shard(key: tuple, partition_id: int, num_partitions: int, cache_dir: str) -
     if not cache_dir:
         return _cut(config, partition_id, num_partitions)
     try:
-        path = _path(cache_dir, key, partition_id, num_partitions)
+        path = _path(cache_dir, config, partition_id, num_partitions)
     except OSError:  # the data files are not there: the dataset's loader says so
         return _cut(config, partition_id, num_partitions)
     if path.is_file():

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-from cli.memory import dataset_bytes, estimate, model_footprint, simulation_actors
+from cli.memory import simulation_actors
+from cli.preflight import preflight
 from cli.process.orphans import with_descendants
 from strategy.aggregation import batch_weights, scaled_learning_rate, sgd_step, weighted_average
 from task.config import resolve_run_config
@@ -138,9 +139,7 @@ def estimated_peak(case: Case) -> float:
     """Return the peak memory `feel simulate` estimates for ``case`` before it starts."""
     model, clients, dataset = case
     config = {"model": model, "dataset": dataset, "max-batch": DATASET[model][1]}
-    footprint, data = model_footprint(model, dataset), dataset_bytes(dataset, None)
-    run = resolve_run_config(config)
-    return estimate(run, clients, simulation_actors(1), footprint, data, 32).total
+    return preflight(resolve_run_config(config), clients, simulation_actors(1)).total
 
 
 def measure(case: Case, rounds: int) -> dict:
