@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "pretrain",
     "compare.command",
     "paper_scale.command",
+    "report.command",
 )
 
 

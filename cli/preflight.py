@@ -73,6 +73,7 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         file's ``devices[i].<field>``) and the bad value.
     """
     from client.fleet.sources import check_fleet_file
+    from server.tensorboard import log_directory
     from strategy.identity import read_node_partitions
     from task.data import train_labels
     from task.model_file import load_model
@@ -91,6 +92,8 @@ def check_simulation(config: Mapping[str, Any], num_devices: int) -> None:
         raise ConfigError("max-distance-m", f"{farthest:g} is not above min-distance-m {nearest:g}")
     if config["data-dir"] and not Path(config["data-dir"]).is_dir():
         raise ConfigError("data-dir", f"no such directory {config['data-dir']!r}")
+    if config["tensorboard"]:
+        log_directory(config["tensorboard"])
     labels = train_labels(config["dataset"], config["data-dir"] or None)
     parts = device_indices(labels, num_devices, config)
     smallest = min(range(num_devices), key=lambda pid: len(parts[pid]))

@@ -28,6 +28,7 @@ import tomli_w
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.config_file import add_config_option, simulate_options
 from cli.errors import UsageError
 from cli.memory import GB, MemoryEstimate, available_bytes, simulation_actors
 from cli.process.app_dir import build_app_dir, project_dir
@@ -107,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR after its last complete round (it keeps its options)",
     )
-    parser.set_defaults(func=run)
+    add_config_option(parser, run, simulate_options)
 
 
 def run_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Implements Ren, Yu and Ding, "Accelerating DNN Training in Wireless Federated Edge Learning
 Systems" (IEEE JSAC 2021): the system model (Sec. II-III, V), the optimal policy
-(Theorems 1-2, Lemma 2) and the baselines of Sec. VI. Pure numpy and scipy.
+(Theorems 1-2, Lemma 2), the baselines of Sec. VI and the devices' energy of a round.
+Pure numpy and scipy.
 """
 
 from scheduler.allocation import (
@@ -12,6 +13,7 @@ from scheduler.allocation import (
     optimal_uplink_slots,
     restrict,
 )
+from scheduler.energy import DeviceEnergy, round_energy
 from scheduler.instance import Instance, InstanceError
 from scheduler.policies import Policy
 from scheduler.registry import PolicyError, get_policy, policy_names, register_policy
@@ -19,6 +21,7 @@ from scheduler.relaxed import RelaxedSolution, solve_relaxed
 
 __all__ = [
     "Allocation",
+    "DeviceEnergy",
     "Instance",
     "InstanceError",
     "Policy",
@@ -31,5 +34,6 @@ __all__ = [
     "policy_names",
     "register_policy",
     "restrict",
+    "round_energy",
     "solve_relaxed",
 ]

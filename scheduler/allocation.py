@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from scheduler.energy import DeviceEnergy, round_energy
 from scheduler.instance import Instance
 from scheduler.latency import (
     compute_s,
@@ -43,6 +44,8 @@ class Allocation:
         efficiency of every allocation of this instance. ``nan`` when not computed.
     policy
         Name of the policy that produced it.
+    energy
+        Each device's computation and upload energy (:mod:`scheduler.energy`).
     critical_path
         compute_s and upload_s of the device that ends the uplink phase, download_s and
         update_s of the device that ends the downlink phase; they sum to round_latency_s.
@@ -58,6 +61,7 @@ class Allocation:
     efficiency: float
     relaxed_efficiency: float
     policy: str
+    energy: DeviceEnergy
     critical_path: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -79,6 +83,7 @@ class Allocation:
             "relaxed_efficiency": self.relaxed_efficiency,
             "gap": self.gap,
             "critical_path": dict(self.critical_path),
+            "energy": self.energy.to_dict(),
             "policy": self.policy,
         }
 
@@ -92,7 +97,7 @@ def evaluate(
     policy: str,
     relaxed_efficiency: float = float("nan"),
 ) -> Allocation:
-    """Compute the latencies and efficiency of any allocation (Eq. 9-16, 27-29).
+    """Compute the latencies, efficiency and energy of any allocation (Eq. 9-16, 27-29).
 
     Raises
     ------
@@ -121,6 +126,7 @@ def evaluate(
         downlink_airtime_s(instance) * instance.downlink_frame_s / down,  # Eq. (11)
         update_s(instance),
         policy=policy,
+        energy=round_energy(instance, batches),
         relaxed_efficiency=relaxed_efficiency,
     )
 
@@ -134,9 +140,10 @@ def from_phases(
     update: np.ndarray,
     *,
     policy: str,
+    energy: DeviceEnergy,
     relaxed_efficiency: float = float("nan"),
 ) -> Allocation:
-    """Assemble an allocation from each device's phase times (Eq. 13-16).
+    """Assemble an allocation from each device's phase times and energy (Eq. 13-16).
 
     The uplink phase ends at max_k(compute_k + upload_k), the downlink phase lasts
     max_k(download_k + update_k), and the round is their sum (Eq. 15); the efficiency is
@@ -157,6 +164,7 @@ def from_phases(
         efficiency=float(np.sqrt(global_batch) / latency),
         relaxed_efficiency=relaxed_efficiency,
         policy=policy,
+        energy=energy,
         critical_path={
             "compute_s": float(compute[i]),
             "upload_s": float(upload[i]),

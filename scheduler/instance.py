@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from scheduler.channel import ChannelParams
 from scheduler.latency import compute_s, downlink_airtime_s, update_s, uplink_airtime_s
 
 SCENARIOS = ("cpu", "gpu")
@@ -33,12 +34,25 @@ _TOP_FIELDS = (
     "min_batch",
     "max_batch",
     "devices",
+    "uplink_power_w",
+    "effective_capacitance",
+    "gpu_power_w",
 )
+# kappa: alpha_n / 2 = 2e-28 of Tran et al., "Federated learning over wireless networks:
+# optimization model design and analysis" (INFOCOM 2019), the paper's ref. [27].
+EFFECTIVE_CAPACITANCE = 2e-28
+# P_k^U: Table I's transmit power, 28 dBm.
+UPLINK_POWER_W = ChannelParams().tx_power_w
+# The board power of the paper's GPU (Sec. VI-D), an NVIDIA GeForce GTX 1080 Ti.
+GPU_POWER_W = 250.0
 _DEFAULTS: dict[str, Any] = {
     "uplink_frame_s": 0.01,
     "downlink_frame_s": 0.01,
     "min_batch": 1,
     "max_batch": 128,
+    "uplink_power_w": UPLINK_POWER_W,
+    "effective_capacitance": EFFECTIVE_CAPACITANCE,
+    "gpu_power_w": GPU_POWER_W,
 }
 
 
@@ -103,6 +117,12 @@ class Instance:
         TDMA frame lengths T_f^U and T_f^D.
     min_batch, max_batch
         Bounds of every device's batch size (17e).
+    uplink_power_w
+        Transmit power P_k^U of the devices (:mod:`scheduler.energy`).
+    effective_capacitance
+        kappa of a CPU's computation energy kappa C B f^2.
+    gpu_power_w
+        Board power of a GPU while it computes.
     """
 
     scenario: str
@@ -112,6 +132,9 @@ class Instance:
     downlink_frame_s: float = 0.01
     min_batch: int = 1
     max_batch: int = 128
+    uplink_power_w: float = UPLINK_POWER_W
+    effective_capacitance: float = EFFECTIVE_CAPACITANCE
+    gpu_power_w: float = GPU_POWER_W
 
     @property
     def num_devices(self) -> int:
@@ -151,6 +174,10 @@ class Instance:
             downlink_frame_s=_number(data["downlink_frame_s"], "downlink_frame_s", positive=True),
             min_batch=min_batch,
             max_batch=max_batch,
+            **{
+                name: _number(data[name], name, positive=False)
+                for name in ("uplink_power_w", "effective_capacitance", "gpu_power_w")
+            },
         )
         _check_time_scales(instance)
         return instance
@@ -170,6 +197,9 @@ class Instance:
             "downlink_frame_s": self.downlink_frame_s,
             "min_batch": self.min_batch,
             "max_batch": self.max_batch,
+            "uplink_power_w": self.uplink_power_w,
+            "effective_capacitance": self.effective_capacitance,
+            "gpu_power_w": self.gpu_power_w,
             "devices": [
                 {f: float(self.devices[f][k]) for f in fields} for k in range(self.num_devices)
             ],

@@ -26,6 +26,7 @@ from server.plots import plot_curves
 from server.probe import probe_set
 from server.results import ResultsWriter, read_rounds, summarize
 from server.rounds import RoundWriter, TestSetEvaluation, log_progress
+from server.tensorboard import tensorboard_hook
 from strategy import EvaluationSchedule, TrainingState
 from strategy.validation import TooFewDevicesError
 from task.arrays import array_record
@@ -86,6 +87,7 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
         copy.deepcopy(model), data.x_test, data.y_test, resolve_device(config["device"]), probe
     )
     evaluation = TestSetEvaluation(evaluator, resumed.initial if resumed else None)
+    board = tensorboard_hook(config["tensorboard"], evaluation, resumed)
     rounds = RoundWriter(writer, evaluation, config, resumed)
     initial, state = ArrayRecord(model.state_dict()), None
     if resumed:
@@ -107,7 +109,7 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
             num_rounds=config["num-server-rounds"],
             evaluate_fn=evaluation,
             eval_every=EvaluationSchedule(config["eval-every"], config["eval-every-s"]),
-            round_hooks=(rounds, log_progress),
+            round_hooks=(rounds, log_progress) if board is None else (rounds, board, log_progress),
             from_state=state,
         )
         stopped = result.stopped
@@ -115,6 +117,8 @@ def run(grid: Grid, run_config: Mapping[str, Any], run_id: int) -> Path:
         stopped = f"stopped early: {exc}" if strategy.state.round else ""
         raise
     finally:
+        if board is not None:
+            board.close()
         rounds.close()
         if stopped:
             _write_results(writer, config, evaluation, rounds.wall_time_s, model_facts, stopped)

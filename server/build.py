@@ -65,6 +65,8 @@ def instance_settings(
         fading=config["fading"],
         bounds=profile_bounds(config),
         workload=charged_workload(config),
+        effective_capacitance=config["effective-capacitance"],
+        gpu_power_w=config["gpu-power-w"],
     )
 
 

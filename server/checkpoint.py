@@ -29,7 +29,7 @@ from task.errors import ConfigError
 
 CHECKPOINT_FILE = "checkpoint.npz"
 # Run-config keys that may differ between a run and its resumption.
-RESUME_KEYS = ("resume", "results-dir")
+RESUME_KEYS = ("resume", "results-dir", "tensorboard")
 _MODEL = "model/"
 
 

@@ -10,9 +10,14 @@ from matplotlib.figure import Figure
 
 from server.results import evaluated_rows
 
+# The x axes: a row's field and its label.
+TIME = ("sim_time_s", "Simulated training time (s)")
+ENERGY = ("sim_energy_j", "Devices' energy (J)")
+# File: the metric, its label and the x axis.
 PLOTS = {
-    "loss_vs_time.png": ("test_loss", "Test loss"),
-    "accuracy_vs_time.png": ("test_accuracy", "Test accuracy"),
+    "loss_vs_time.png": ("test_loss", "Test loss", TIME),
+    "accuracy_vs_time.png": ("test_accuracy", "Test accuracy", TIME),
+    "accuracy_vs_energy.png": ("test_accuracy", "Test accuracy", ENERGY),
 }
 
 
@@ -22,7 +27,7 @@ def plot_curves(
     directory: Path,
     label: str = "",
 ) -> list[Path]:
-    """Draw each metric of :data:`PLOTS` against ``sim_time_s``, starting at the initial model.
+    """Draw each metric of :data:`PLOTS` against its axis, starting at the initial model (0).
 
     Parameters
     ----------
@@ -41,14 +46,13 @@ def plot_curves(
         The files written.
     """
     evaluated = evaluated_rows(rows)
-    times = [0.0] + [row["sim_time_s"] for row in evaluated]
     paths = []
-    for name, (key, ylabel) in PLOTS.items():
+    for name, (key, ylabel, (axis, xlabel)) in PLOTS.items():
         figure = Figure(figsize=(6, 4), layout="constrained")
         axes = figure.add_subplot()
         values = [initial[key]] + [row[key] for row in evaluated]
-        axes.plot(times, values, marker=".", label=label or None)
-        axes.set_xlabel("Simulated training time (s)")
+        axes.plot([0.0] + [row[axis] for row in evaluated], values, marker=".", label=label or None)
+        axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         axes.grid(alpha=0.3)
         if label:

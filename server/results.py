@@ -86,6 +86,15 @@ class ResultsWriter:
         return path
 
 
+def device_energy(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Return each device's energy over the rounds of ``rows``, by partition id."""
+    spent: dict[str, float] = {}
+    for row in rows:
+        for pid, energy in zip(row["partition_ids"], row["device_energy_j"], strict=True):
+            spent[str(pid)] = spent.get(str(pid), 0.0) + energy
+    return dict(sorted(spent.items(), key=lambda item: int(item[0])))
+
+
 def summarize(
     config: Mapping[str, Any],
     rows: list[Mapping[str, Any]],
@@ -125,6 +134,8 @@ def summarize(
         "final_test_accuracy": evaluated[-1]["test_accuracy"] if evaluated else None,
         "best_test_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),
         "sim_time_s": last.get("sim_time_s", 0.0),
+        "sim_energy_j": last.get("sim_energy_j", 0.0),
+        "device_energy_j": device_energy(rows),
         "wall_time_s": wall_time_s,
         "mean_round_wall_time_s": (
             sum(r["round_wall_time_s"] for r in rows) / len(rows) if rows else None

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 
 from scheduler import Allocation, Instance
 from scheduler.allocation import equal_slots, from_phases
+from scheduler.energy import DeviceEnergy, device_energy
 from scheduler.latency import (
     compute_s,
     downlink_airtime_s,
@@ -71,13 +72,15 @@ def exchange_allocation(
     slots: tuple[ArrayLike, ArrayLike],
     *,
     policy: str,
+    energy: DeviceEnergy | None = None,
 ) -> Allocation:
     """Evaluate a model-based round: compute until ``ready_s``, upload, download (Eq. 15).
 
     The uplink phase ends at max_k(ready_k + t_k^U) and the downlink phase, in which each
     device only replaces its model, lasts max_k t_k^D. ``batch_sizes`` and ``global_batch``
     hold the examples each device trained on; the efficiency is sqrt(B) / T as for the
-    gradient schemes.
+    gradient schemes. The energy is that of computing for ``ready_s`` and uploading, unless
+    given.
     """
     ready = np.asarray(ready_s, dtype=float)
     up, down = (np.asarray(s, dtype=float) for s in slots)
@@ -89,4 +92,5 @@ def exchange_allocation(
         downlink_airtime_s(instance) * instance.downlink_frame_s / down,  # Eq. (11)
         np.zeros_like(ready),
         policy=policy,
+        energy=device_energy(instance, ready) if energy is None else energy,
     )

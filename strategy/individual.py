@@ -9,6 +9,7 @@ import numpy as np
 from flwr.app import ArrayRecord
 
 from scheduler import Allocation, Instance
+from scheduler.energy import DeviceEnergy, device_energy
 from strategy.epochs import epoch_compute_s, exchange_allocation, exchange_slots
 from strategy.instance import build_instance
 from strategy.model_feel import ModelFeelStrategy, received_model
@@ -24,11 +25,14 @@ from task.seeding import stream_rng
 Arrays = dict[str, np.ndarray]
 
 
-def compute_only(examples: np.ndarray, compute_s: float, policy: str) -> Allocation:
+def compute_only(
+    examples: np.ndarray, compute_s: float, compute_j: np.ndarray, policy: str
+) -> Allocation:
     """Return a round of local training without communication that lasts ``compute_s``.
 
     The clock may not move (the devices still training are behind the slowest one's total);
-    the efficiency sqrt(B) / T of such a round is recorded as 0.
+    the efficiency sqrt(B) / T of such a round is recorded as 0. Each device spent
+    ``compute_j`` on its epoch and nothing on transmission.
     """
     zeros = np.zeros(len(examples))
     return Allocation(
@@ -42,6 +46,7 @@ def compute_only(examples: np.ndarray, compute_s: float, policy: str) -> Allocat
         efficiency=float(np.sqrt(np.sum(examples)) / compute_s) if compute_s > 0 else 0.0,
         relaxed_efficiency=float("nan"),
         policy=policy,
+        energy=DeviceEnergy(compute_j=np.asarray(compute_j, dtype=float), upload_j=zeros),
         critical_path={"compute_s": compute_s, "upload_s": 0.0, "download_s": 0.0, "update_s": 0.0},
     )
 
@@ -170,20 +175,33 @@ class IndividualStrategy(ModelFeelStrategy):
         else:
             self._stale[partition_id] += 1
 
-    def _exchange(self, plan: RoundPlan, compute_s: float) -> Charge:
-        """Charge the exchange of every device's model after ``compute_s`` of compute."""
+    def _exchange(self, plan: RoundPlan, compute_s: float, spent_j: dict[int, float]) -> Charge:
+        """Charge the exchange of every device's model after ``compute_s`` of compute.
+
+        The devices' energy is their upload's and what ``spent_j`` says they computed.
+        """
         reports = [p for p in plan.profiles.values() if p.partition_id in self._local]
         instance = Instance.from_dict(build_instance(reports, self._round_settings(reports)))
         examples = np.array([p.num_examples for p in reports])
         ready = np.full(len(reports), compute_s)
         slots = exchange_slots(instance, ready, equal=self.policy.equal_slots)
-        allocation = exchange_allocation(instance, ready, examples, slots, policy=self.scheme)
         partitions = [p.partition_id for p in reports]
+        energy = DeviceEnergy(
+            compute_j=np.array([spent_j.get(pid, 0.0) for pid in partitions]),
+            upload_j=device_energy(instance, ready).upload_j,
+        )
+        allocation = exchange_allocation(
+            instance, ready, examples, slots, policy=self.scheme, energy=energy
+        )
         return Charge(partitions, partitions, allocation, allocation)
 
     def _apply(self, plan: RoundPlan, updates: list[DeviceUpdate]) -> RoundUpdate:
         """Keep the local models; average them once every device has stopped."""
         epoch_s = epoch_compute_s(plan.instance, plan.allocation.batch_sizes, self.local_batch)
+        epoch_j = dict(
+            zip(plan.partition_ids, device_energy(plan.instance, epoch_s).compute_j, strict=True)
+        )
+        spent_j = {u.partition_id: float(epoch_j[u.partition_id]) for u in updates}
         for u in updates:
             self._local[u.partition_id] = (u.arrays, u.buffers)
             index = plan.partition_ids.index(u.partition_id)
@@ -202,12 +220,13 @@ class IndividualStrategy(ModelFeelStrategy):
         train_loss = float(np.average([u.loss for u in updates], weights=examples))
         arrays = None
         if self.finished:
-            charge = self._exchange(plan, compute)
+            charge = self._exchange(plan, compute, spent_j)
             models = [self._uploaded(plan, pid) for pid in charge.partition_ids]
             parameters = self._local[charge.partition_ids[0]][0]
             sizes = charge.scheduled.batch_sizes.tolist()
             arrays = self._average(plan, parameters, models, sizes)
         else:
-            allocation = compute_only(plan.allocation.batch_sizes, compute, self.scheme)
+            spent = [spent_j.get(pid, 0.0) for pid in plan.partition_ids]
+            allocation = compute_only(plan.allocation.batch_sizes, compute, spent, self.scheme)
             charge = replace(self._charge(plan, updates), scheduled=allocation, charged=allocation)
         return RoundUpdate(arrays, charge, sum(examples), self.local_learning_rate, train_loss)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scheduler.channel import ChannelParams, average_rate_bps, instantaneous_rate_bps
+from scheduler.instance import EFFECTIVE_CAPACITANCE, GPU_POWER_W
 from task.protocol import COMPUTE_FIELDS, ProfileReport
 from task.system_model import Workload
 
@@ -81,6 +82,9 @@ class InstanceSettings:
         The FLOPs the latency model charges per sample and per update
         (:func:`task.system_model.charged_workload`), which the compute bounds scale with;
         None (an instance without a model) leaves the compute fields unbounded.
+    effective_capacitance, gpu_power_w
+        The devices' computation energy (:mod:`scheduler.energy`); they transmit at the
+        channel's power.
     """
 
     scenario: str
@@ -92,6 +96,8 @@ class InstanceSettings:
     fading: bool = False
     bounds: ProfileBounds = field(default_factory=ProfileBounds)
     workload: Workload | None = None
+    effective_capacitance: float = EFFECTIVE_CAPACITANCE
+    gpu_power_w: float = GPU_POWER_W
 
 
 def link_rates(report: ProfileReport, settings: InstanceSettings) -> tuple[float, float]:
@@ -136,5 +142,8 @@ def build_instance(reports: Sequence[ProfileReport], settings: InstanceSettings)
         "downlink_frame_s": settings.frame_s,
         "min_batch": settings.min_batch,
         "max_batch": settings.max_batch,
+        "uplink_power_w": settings.channel.tx_power_w,
+        "effective_capacitance": settings.effective_capacitance,
+        "gpu_power_w": settings.gpu_power_w,
         "devices": [device_entry(r, settings) for r in reports],
     }

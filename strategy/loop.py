@@ -454,8 +454,11 @@ class FeelStrategy(OwnRoundLoop):
     # -- step 6: clock -------------------------------------------------------------------
 
     def _advance(self, plan: RoundPlan, update: RoundUpdate, excluded: dict) -> RoundRecord:
-        """Advance the simulated clock by the charged latency (Eq. 15); keep the round's record."""
+        """Advance the simulated clock (Eq. 15) and the energy spent; keep the round's record."""
         self.state.sim_time_s += float(update.charge.charged.round_latency_s)
-        record = update.record(plan.server_round, excluded, self.state.sim_time_s)
+        record = update.record(
+            plan.server_round, excluded, self.state.sim_time_s, self.state.sim_energy_j
+        )
+        self.state.sim_energy_j = record.sim_energy_j
         self.state.records.append(record)
         return record

@@ -43,7 +43,8 @@ class RoundRecord:
 
     ``partition_ids`` are the devices scheduled, ``participants`` those whose update was
     applied, and ``excluded`` maps each other scheduled partition id to the reason. The
-    latencies and the efficiency count the participants only.
+    latencies, the efficiency and the energy count the participants only: a scheduled
+    device that took no part has 0 in ``device_energy_j`` (:mod:`scheduler.energy`).
     """
 
     round: int
@@ -63,6 +64,11 @@ class RoundRecord:
     learning_rate: float
     efficiency: float
     train_loss: float
+    sim_energy_j: float
+    energy_j: float
+    compute_energy_j: float
+    upload_energy_j: float
+    device_energy_j: list[float]
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict with snake_case keys."""

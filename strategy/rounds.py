@@ -87,6 +87,23 @@ class Charge:
     scheduled: Allocation
     charged: Allocation
 
+    def device_energy_j(self) -> tuple[list[float], list[float]]:
+        """Each scheduled device's computation and upload energy, 0 for a non-participant.
+
+        ``charged`` holds either the participants or every scheduled device.
+        """
+        charged = self.charged
+        devices = (
+            self.participants
+            if len(charged.batch_sizes) < len(self.partition_ids)
+            else self.partition_ids
+        )
+        energy = zip(charged.energy.compute_j, charged.energy.upload_j, strict=True)
+        spent = dict(zip(devices, energy, strict=True))
+        taking_part = set(self.participants)
+        parts = [spent[pid] if pid in taking_part else (0.0, 0.0) for pid in self.partition_ids]
+        return [float(c) for c, _ in parts], [float(u) for _, u in parts]
+
 
 @dataclass(frozen=True)
 class RoundUpdate:
@@ -98,10 +115,17 @@ class RoundUpdate:
     learning_rate: float
     train_loss: float
 
-    def record(self, server_round: int, excluded: dict[str, str], sim_time_s: float) -> RoundRecord:
-        """Return the round's record, the clock at ``sim_time_s`` once it is charged."""
+    def record(
+        self, server_round: int, excluded: dict[str, str], sim_time_s: float, spent_j: float
+    ) -> RoundRecord:
+        """Return the round's record, the clock at ``sim_time_s`` once it is charged.
+
+        The devices had spent ``spent_j`` before the round.
+        """
         charge = self.charge
         split = LatencySplit.from_critical_path(charge.charged.critical_path)
+        compute_j, upload_j = charge.device_energy_j()
+        energy_j = sum(compute_j) + sum(upload_j)
         return RoundRecord(
             round=server_round,
             policy=str(charge.charged.policy),
@@ -120,6 +144,11 @@ class RoundUpdate:
             learning_rate=self.learning_rate,
             efficiency=float(charge.charged.efficiency),
             train_loss=self.train_loss,
+            sim_energy_j=spent_j + energy_j,
+            energy_j=energy_j,
+            compute_energy_j=sum(compute_j),
+            upload_energy_j=sum(upload_j),
+            device_energy_j=[c + u for c, u in zip(compute_j, upload_j, strict=True)],
         )
 
 
@@ -131,6 +160,8 @@ class TrainingState:
     ----------
     sim_time_s
         The simulated clock.
+    sim_energy_j
+        The devices' energy spent so far.
     cursors
         Examples each partition has consumed so far (sent as ``sample-cursor``).
     records
@@ -140,6 +171,7 @@ class TrainingState:
     sim_time_s: float = 0.0
     cursors: dict[int, int] = field(default_factory=dict)
     records: list[RoundRecord] = field(default_factory=list)
+    sim_energy_j: float = 0.0
 
     @property
     def round(self) -> int:
@@ -150,6 +182,7 @@ class TrainingState:
         """Return the state, JSON-ready."""
         return {
             "sim_time_s": self.sim_time_s,
+            "sim_energy_j": self.sim_energy_j,
             "cursors": {str(pid): cursor for pid, cursor in self.cursors.items()},
             "records": [record.to_dict() for record in self.records],
         }
@@ -161,6 +194,7 @@ class TrainingState:
             float(state["sim_time_s"]),
             {int(pid): int(cursor) for pid, cursor in state["cursors"].items()},
             [RoundRecord(**record) for record in state["records"]],
+            float(state["sim_energy_j"]),
         )
 
 

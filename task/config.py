@@ -450,6 +450,13 @@ _KEYS = (
     ),
     Key("results-dir", "", "results directory", path=True),
     Key(
+        "tensorboard",
+        "",
+        "directory of TensorBoard logs: each round's metrics, latencies, schedule and energy, "
+        "at the simulated time in ms",
+        path=True,
+    ),
+    Key(
         "probe-examples",
         0,
         "training examples of the fixed probe set whose training loss (Eq. 4) is written "
@@ -458,6 +465,13 @@ _KEYS = (
     ),
     Key("bandwidth-hz", 10e6, "system bandwidth W", above=0),
     Key("tx-power-dbm", 28.0, "transmit power of devices and base station"),
+    Key(
+        "effective-capacitance",
+        2e-28,
+        "kappa of a CPU device's computation energy kappa C B f^2 (J/cycle/Hz^2)",
+        low=0,
+    ),
+    Key("gpu-power-w", 250.0, "power a GPU device draws while it computes", low=0),
     Key("noise-dbm-per-hz", -174.0, "noise power density N0"),
     Key("cell-radius-m", 200.0, "cell radius", above=0),
     Key("frame-s", 0.01, "uplink and downlink TDMA frame length", above=0),

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.config_file import add_config_option, compare_options
 from cli.errors import UsageError
 
 # Run-config keys that the grid itself sets for each run.
@@ -148,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="all schemes in one small cell (K = 4, iid, 10 simulated s), for CI",
     )
-    parser.set_defaults(func=run)
+    add_config_option(parser, run, compare_options)
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:

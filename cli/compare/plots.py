@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from cli.compare.devices import DeviceAllocation
 from cli.compare.table import RunResult
+from server.plots import ENERGY, TIME
 
 METRICS = (("test_loss", "Test loss"), ("test_accuracy", "Test accuracy"))
 
@@ -19,27 +20,32 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+# The panels of a comparison's curves: metric, its label and the x axis.
+PANELS = ((*METRICS[0], TIME), (*METRICS[1], TIME), (*METRICS[1], ENERGY))
+
+
 def _curves(runs: Sequence[RunResult], labels: Sequence[str], title: str, target: float) -> Figure:
-    """Loss and accuracy against simulated time, one line per run.
+    """Loss and accuracy against simulated time, and accuracy against energy, a line per run.
 
     The global model changes at the end of each round, so the curves are steps.
     """
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = figure.subplots(1, 2)
-    for ax, (key, ylabel) in zip(axes, METRICS, strict=True):
+    figure = Figure(figsize=(15, 4.2), layout="constrained")
+    axes = figure.subplots(1, len(PANELS))
+    for ax, (key, ylabel, (axis, xlabel)) in zip(axes, PANELS, strict=True):
         for run, label in zip(runs, labels, strict=True):
-            ax.plot(*run.curve(key), label=label, linewidth=1.4, drawstyle="steps-post")
-        ax.set_xlabel("Simulated training time (s)")
+            ax.plot(*run.curve(key, axis), label=label, linewidth=1.4, drawstyle="steps-post")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[1].axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}")
+    for ax in axes[1:]:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.0%}")
     axes[1].legend(fontsize=8)
     figure.suptitle(title)
     return figure
 
 
 def plot_schemes(runs: Sequence[RunResult], path: Path, title: str, target: float) -> Path:
-    """Figs. 4-5: every scheme's loss and accuracy against simulated time (one seed)."""
+    """Figs. 4-5: every scheme's loss and accuracy against simulated time and energy (one seed)."""
     return _save(_curves(runs, [r.spec.scheme for r in runs], title, target), path)
 
 

@@ -22,7 +22,8 @@ MARKDOWN_FILE = "comparison.md"
 
 NOTES = """\
 Final test accuracy: after the last round. Time to target: simulated time of the first round
-whose test accuracy reaches the target. Training speedup (Table II): individual learning's
+whose test accuracy reaches the target; energy to target: the devices' energy spent by then
+(computation and upload, scheduler/energy.py). Training speedup (Table II): individual learning's
 time to target over the scheme's, per seed, where both reach it. With repeats: mean ± sample
 standard deviation over the seeds. Figures show the first seed.
 """
@@ -205,6 +206,8 @@ def _run_entry(
         "sim_time_s": result.rows[-1]["sim_time_s"],
         "final_accuracy": result.final_accuracy,
         "time_to_target_s": result.time_to(target),
+        "sim_energy_j": result.rows[-1]["sim_energy_j"],
+        "energy_to_target_j": result.energy_to(target),
         "status": outcome.status if outcome else "resumed",
         "wall_time_s": outcome.wall_time_s if outcome else 0.0,
     }

@@ -1,4 +1,4 @@
-"""Table II from the runs' ``rounds.jsonl``: final accuracy, time to target, training speedup.
+"""Table II from the runs' ``rounds.jsonl``: final accuracy, time and energy to target, speedup.
 
 Everything here is computed from the rows of ``rounds.jsonl`` (and the initial test metrics
 of ``summary.json``), so the table can be checked against those files.
@@ -44,13 +44,21 @@ class RunResult:
 
         Only evaluated rounds count (``eval-every-s`` skips some).
         """
-        rows = evaluated_rows(self.rows)
-        return next((float(r["sim_time_s"]) for r in rows if r["test_accuracy"] >= target), None)
+        return self._on_reaching(target, "sim_time_s")
 
-    def curve(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return simulated time and ``key`` (``test_loss``, ``test_accuracy``) from time 0."""
+    def energy_to(self, target: float) -> float | None:
+        """Return the devices' energy spent when test accuracy first reaches ``target``."""
+        return self._on_reaching(target, "sim_energy_j")
+
+    def _on_reaching(self, target: float, field: str) -> float | None:
+        """Return ``field`` of the first evaluated round whose test accuracy reaches ``target``."""
+        rows = evaluated_rows(self.rows)
+        return next((float(r[field]) for r in rows if r["test_accuracy"] >= target), None)
+
+    def curve(self, key: str, axis: str = "sim_time_s") -> tuple[np.ndarray, np.ndarray]:
+        """Return ``axis`` (``sim_time_s``, ``sim_energy_j``) and ``key`` from the start."""
         rows = [r for r in self.rows if r.get(key) is not None]  # the rounds that measured it
-        times = [0.0] + [r["sim_time_s"] for r in rows]
+        times = [0.0] + [r[axis] for r in rows]
         values = [self.summary[f"initial_{key}"]] + [r[key] for r in rows]
         return np.asarray(times), np.asarray(values)
 
@@ -78,12 +86,14 @@ def scheme_row(
         if time is not None and reference.get(seed) is not None
     ]
     reached = [t for t in times.values() if t is not None]
+    energies = [e for e in (r.energy_to(target) for r in runs) if e is not None]
     return {
         "scheme": scheme,
         "learning_rate": runs[0].summary["config"]["learning-rate"],
         "runs": len(runs),
         "final_accuracy": summarize_values([r.final_accuracy for r in runs]),
         "time_to_target_s": summarize_values(reached),
+        "energy_to_target_j": summarize_values(energies),
         "reached": len(reached),
         "speedup": summarize_values(speedups),
         "rounds": summarize_values([len(r.rows) for r in runs]),
@@ -140,8 +150,8 @@ def markdown_table(rows: list[dict], target: float) -> str:
     """Render a cell's table as Markdown."""
     header = (
         f"| Scheme | eta0 | Final test accuracy | Time to {target:.0%} (simulated s) | "
-        "Training speedup | Rounds | Mean round latency (s) |\n"
-        "|---|---|---|---|---|---|---|\n"
+        f"Energy to {target:.0%} (J) | Training speedup | Rounds | Mean round latency (s) |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for row in rows:
@@ -156,7 +166,8 @@ def markdown_table(rows: list[dict], target: float) -> str:
         lines.append(
             f"| {row['scheme']} | {row['learning_rate']:g} | "
             f"{_mean_std(row['final_accuracy'], 100, 1, '%')} | {time} | "
-            f"{speedup} | {_mean_std(row['rounds'], digits=0)} | "
+            f"{_mean_std(row['energy_to_target_j'], digits=3)} | {speedup} | "
+            f"{_mean_std(row['rounds'], digits=0)} | "
             f"{_mean_std(row['round_latency_s'], digits=3)} |"
         )
     return header + "\n".join(lines) + "\n"

@@ -34,5 +34,6 @@ def test_simulate_writes_results_and_leaves_no_superlink(tmp_path, short_tmpdir)
     rows = [json.loads(line) for line in (results / "rounds.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [1, 2] and len(rows[0]["batch_sizes"]) == 3
     assert json.loads((results / "summary.json").read_text())["rounds"] == 2
-    assert (results / "loss_vs_time.png").is_file() and (results / "accuracy_vs_time.png").is_file()
+    for plot in ("loss_vs_time.png", "accuracy_vs_time.png", "accuracy_vs_energy.png"):
+        assert (results / plot).is_file(), plot
     assert processes_mentioning(short_tmpdir) == {}

@@ -31,6 +31,9 @@ SCHEMES = {
     "individual": {"scheme": "individual"},
 }
 EXACT = ("batch_sizes", "uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
+# The devices' energy, recorded since (its values: tests/unit/scheduler/test_energy.py); here
+# it must add up: per device to the round, round by round to the total.
+ENERGY = ("sim_energy_j", "energy_j", "compute_energy_j", "upload_energy_j", "device_energy_j")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -47,10 +50,15 @@ def test_seeded_run_matches_the_recorded_rounds(tmp_path, name):
     rows = _rows(tmp_path / "rounds.jsonl")
     golden = _rows(GOLDEN / f"{name}.jsonl")
     assert len(rows) == len(golden)
+    spent = 0.0
     for row, expected in zip(rows, golden, strict=True):
         for field in EXACT:
             assert row[field] == expected[field], (row["round"], field)
-        others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_KEYS)}
+        assert row["energy_j"] == pytest.approx(sum(row["device_energy_j"]))
+        assert row["energy_j"] == pytest.approx(row["compute_energy_j"] + row["upload_energy_j"])
+        spent += row["energy_j"]
+        assert row["sim_energy_j"] == pytest.approx(spent) and row["energy_j"] > 0
+        others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_KEYS, *ENERGY)}
         assert set(others) | set(EXACT) == set(expected)
         for field, value in others.items():
             if isinstance(value, float):

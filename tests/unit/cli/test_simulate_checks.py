@@ -41,10 +41,19 @@ from task.config import resolve_run_config
         (["--rounds", "-3"], "--rounds: must be >= 1, got -3"),
         (["--clients", "-1"], "--clients: must be >= 1, got -1"),
         (["--model", "vgg16"], "--model: unknown model 'vgg16'"),
+        (["--gpu-power-w=-5"], "--gpu-power-w: must be >= 0, got -5.0"),
+        (["--effective-capacitance=-1e-28"], "--effective-capacitance: must be >= 0, got -1e-28"),
     ],
 )
 def test_bad_input_fails_before_any_training(argv, message, tmp_path, capsys):
     assert message in fails_up_front(argv, tmp_path, capsys)
+
+
+def test_a_tensorboard_path_that_is_a_file_fails_up_front(tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    argv = ["--tensorboard", str(tmp_path / "taken")]
+    line = fails_up_front(argv, tmp_path, capsys)
+    assert "--tensorboard:" in line and "exists and is not a directory" in line
 
 
 def test_cifar10_folder_without_the_files_fails_up_front(tmp_path, capsys):

@@ -1,38 +1,21 @@
 import json
 
 import pytest
+from support.records import round_record
 
 from server.plots import PLOTS, plot_curves
 from server.results import ResultsWriter, read_rounds, round_row, summarize
-from strategy import RoundRecord
 
 
 def record(round_, sim_time_s):
-    return RoundRecord(
-        round=round_,
-        policy="optimal",
-        sim_time_s=sim_time_s,
-        round_latency_s=0.5,
-        compute_latency_s=0.3,
-        uplink_latency_s=0.1,
-        downlink_latency_s=0.1,
-        partition_ids=[0, 1],
-        participants=[0, 1],
-        excluded={},
-        batch_sizes=[10, 20],
-        uplink_slots_s=[0.004, 0.006],
-        downlink_slots_s=[0.005, 0.005],
-        global_batch=30,
-        learning_rate=0.07,
-        efficiency=10.9,
-        train_loss=1.5,
-    )
+    return round_record(round_, sim_time_s)
 
 
 REQUIRED = {
     "round", "sim_time_s", "round_latency_s", "compute_latency_s", "uplink_latency_s",
     "downlink_latency_s", "global_batch", "batch_sizes", "uplink_slots_s", "learning_rate",
-    "efficiency", "train_loss", "test_loss", "test_accuracy", "wall_time_s",
+    "efficiency", "train_loss", "test_loss", "test_accuracy", "wall_time_s", "energy_j",
+    "compute_energy_j", "upload_energy_j", "device_energy_j", "sim_energy_j",
 }  # fmt: skip
 
 
@@ -71,6 +54,8 @@ def test_summary_holds_config_final_accuracy_and_times(tmp_path):
     assert saved["initial_test_accuracy"] == 0.1
     assert saved["sim_time_s"] == 1.0 and saved["wall_time_s"] == 12.0
     assert saved["rounds"] == 2 and saved["mean_round_wall_time_s"] == 2.5
+    assert saved["sim_energy_j"] == 0.5
+    assert saved["device_energy_j"] == {"0": pytest.approx(0.2), "1": pytest.approx(0.3)}
 
 
 def test_plots_are_png_files(tmp_path):

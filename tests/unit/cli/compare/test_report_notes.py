@@ -8,8 +8,8 @@ TARGET = 0.9
 
 
 def individual(patience, accuracies, rate=None):
-    rows = [{"round": n + 1, "sim_time_s": n + 1.0, "test_accuracy": a, "round_latency_s": 1.0}
-            for n, a in enumerate(accuracies)]  # fmt: skip
+    rows = [{"round": n + 1, "sim_time_s": n + 1.0, "sim_energy_j": n + 1.0, "test_accuracy": a,
+             "round_latency_s": 1.0} for n, a in enumerate(accuracies)]  # fmt: skip
     config = {"learning-rate": rate or 0.05, "patience": patience}
     spec = RunSpec(6, "iid", 0, "individual", rate, patience=None if patience == 3 else patience)
     return RunResult(spec, rows, {"config": config})

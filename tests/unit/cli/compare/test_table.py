@@ -12,11 +12,11 @@ SCHEMES = ("proposed", "online", "full", "random", "gradient-feel", "model-feel"
 
 
 def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None, rate=None):
-    """A run whose round n ends at n * latency with the given test accuracies."""
+    """A run whose round n ends at n * latency, with n * 0.5 J spent, and the given accuracies."""
     losses = losses or [1.0 / (n + 2) for n in range(len(accuracies))]
     rows = [
-        {"round": n + 1, "sim_time_s": (n + 1) * latency, "test_accuracy": a,
-         "test_loss": loss, "global_batch": batch, "round_latency_s": latency}
+        {"round": n + 1, "sim_time_s": (n + 1) * latency, "sim_energy_j": (n + 1) * 0.5,
+         "test_accuracy": a, "test_loss": loss, "global_batch": batch, "round_latency_s": latency}
         for n, (a, loss) in enumerate(zip(accuracies, losses, strict=True))
     ]  # fmt: skip
     config = {"learning-rate": rate or 0.05, "patience": 3}
@@ -27,6 +27,7 @@ def result(scheme, accuracies, latency=1.0, seed=0, batch=10, losses=None, rate=
 def test_time_to_target_is_the_first_round_at_or_above_it():
     run = result("proposed", [0.5, 0.9, 0.8, 0.95], latency=2.0)
     assert run.time_to(TARGET) == 4.0 and run.time_to(0.99) is None
+    assert run.energy_to(TARGET) == 1.0 and run.energy_to(0.99) is None
     assert run.final_accuracy == 0.95
     times, values = run.curve("test_accuracy")
     assert times.tolist() == [0, 2, 4, 6, 8] and values[0] == 0.1
@@ -49,8 +50,9 @@ def test_speedup_is_individual_time_over_the_scheme_time_per_seed():
     assert table["individual"]["speedup"]["mean"] == pytest.approx(1.0)
     assert table["online"]["reached"] == 1 and table["online"]["speedup"]["n"] == 1
     assert table["online"]["final_accuracy"]["mean"] == pytest.approx((0.3 + 0.95) / 2)
+    assert table["proposed"]["energy_to_target_j"]["mean"] == pytest.approx(0.75)  # 0.5 and 1 J
     text = markdown_table(list(table.values()), TARGET)
-    assert "| proposed | 0.05 | 94.0 ± 1.4% | 2.00 ± 0.00 | 2.50 ± 0.71× |" in text
+    assert "| proposed | 0.05 | 94.0 ± 1.4% | 2.00 ± 0.00 | 0.750 ± 0.354 | 2.50 ± 0.71× |" in text
     assert "8.00 (1/2 reached)" in text
 
 
@@ -58,7 +60,7 @@ def test_without_individual_reaching_the_target_there_is_no_speedup():
     runs = [result("individual", [0.5]), result("proposed", [0.95])]
     rows = cell_table(runs, ["proposed", "individual"], TARGET)
     assert rows[0]["speedup"] is None and rows[1]["time_to_target_s"] is None
-    assert "| individual | 0.05 | 50.0% | not reached | — |" in markdown_table(rows, TARGET)
+    assert "| individual | 0.05 | 50.0% | not reached | — | — |" in markdown_table(rows, TARGET)
 
 
 def test_each_scheme_is_reported_at_its_own_best_learning_rate():

@@ -1,0 +1,1 @@
+"""``feel report``: one self-contained HTML page comparing finished runs."""
