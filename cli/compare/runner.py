@@ -47,7 +47,10 @@ class RunOutcome:
 
 
 def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str, Any]:
-    """Return the full run config of ``spec``; raises ``ConfigError`` for a bad value."""
+    """Return the full run config of ``spec``; raises ``ConfigError`` for a bad value.
+
+    With run-config ``tensorboard`` = DIR, each run logs under DIR at its results' path.
+    """
     given = {
         **settings.run_config,
         "scheme": spec.scheme,
@@ -60,6 +63,9 @@ def run_config(spec: RunSpec, settings: CompareSettings, root: Path) -> dict[str
         "time-budget-s": settings.time_budget_s,
         "results-dir": str(spec.directory(root).resolve()),
     }
+    if settings.run_config.get("tensorboard"):  # a log folder per run, named as its results
+        logs = Path(settings.run_config["tensorboard"])
+        given["tensorboard"] = str(logs / spec.directory(root).relative_to(root))
     if spec.learning_rate is not None:
         given["learning-rate"] = spec.learning_rate
     if spec.patience is not None:

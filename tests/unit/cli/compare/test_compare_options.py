@@ -64,6 +64,17 @@ def test_gradient_bits_are_a_grid_axis_naming_the_cells(tmp_path):
     assert configs[1]["results-dir"].endswith("runs/K4-iid-b8/seed0/proposed")
 
 
+def test_each_run_of_the_grid_logs_to_its_own_tensorboard_folder(tmp_path):
+    argv = ["compare", "--quick", "--set", f"tensorboard={tmp_path / 'tb'}"]
+    settings = settings_from(build_parser().parse_args(argv))
+    configs = [run_config(r, settings, tmp_path) for r in settings.runs()]
+    folders = [c["tensorboard"] for c in configs]
+    assert len(set(folders)) == len(configs) > 1
+    assert folders[0] == str(
+        tmp_path / "tb" / settings.runs()[0].directory(tmp_path).relative_to(tmp_path)
+    )
+
+
 def test_gpu_scenario_compares_proposed_with_the_gpu_baselines_on_gpus(tmp_path):
     settings = settings_from(build_parser().parse_args(["compare", "--quick", "--scenario", "gpu"]))
     assert settings.schemes == ("proposed", "online", "full", "random")  # Sec. VI-D, Figs. 4-5
