@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from scheduler.energy import DeviceEnergy, round_energy
+from scheduler.energy import DeviceEnergy, device_energy, listening
 from scheduler.instance import Instance
 from scheduler.latency import (
     compute_s,
@@ -118,17 +118,28 @@ def evaluate(
     ):
         if np.any(slots <= 0) or slots.sum() > frame * (1 + 1e-9):
             raise ValueError(f"{name}: must be positive and fill at most one frame ({frame} s)")
-    return from_phases(
+    compute, update = compute_s(instance, batches), update_s(instance)
+    allocation = from_phases(
         batches,
         (up, down),
-        compute_s(instance, batches),
+        compute,
         uplink_airtime_s(instance) * instance.uplink_frame_s / up,  # Eq. (10)
         downlink_airtime_s(instance) * instance.downlink_frame_s / down,  # Eq. (11)
-        update_s(instance),
+        update,
         policy=policy,
-        energy=round_energy(instance, batches),
+        energy=device_energy(instance, compute, update),
         relaxed_efficiency=relaxed_efficiency,
     )
+    return with_listening(instance, allocation, compute + update)
+
+
+def with_listening(instance: Instance, allocation: Allocation, working_s: ArrayLike) -> Allocation:
+    """Return ``allocation`` with its devices' idle listening, outside ``working_s`` and airtime.
+
+    None unless the instance's ``idle_power_w`` is set (:func:`scheduler.energy.listening`).
+    """
+    energy = listening(instance, allocation.energy, allocation.round_latency_s, working_s)
+    return replace(allocation, energy=energy)
 
 
 def from_phases(

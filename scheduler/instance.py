@@ -26,6 +26,8 @@ DEVICE_FIELDS = {
 }
 # Fields that must be strictly positive; the other device fields must be >= 0.
 _POSITIVE = {"uplink_rate_bps", "downlink_rate_bps", "cpu_hz", "cycles_per_sample"}
+# The energy model's fields (scheduler.energy).
+_ENERGY_FIELDS = ("uplink_power_w", "effective_capacitance", "gpu_power_w", "idle_power_w")
 _TOP_FIELDS = (
     "scenario",
     "gradient_bits",
@@ -34,9 +36,7 @@ _TOP_FIELDS = (
     "min_batch",
     "max_batch",
     "devices",
-    "uplink_power_w",
-    "effective_capacitance",
-    "gpu_power_w",
+    *_ENERGY_FIELDS,
 )
 # kappa: alpha_n / 2 = 2e-28 of Tran et al., "Federated learning over wireless networks:
 # optimization model design and analysis" (INFOCOM 2019), the paper's ref. [27].
@@ -53,6 +53,7 @@ _DEFAULTS: dict[str, Any] = {
     "uplink_power_w": UPLINK_POWER_W,
     "effective_capacitance": EFFECTIVE_CAPACITANCE,
     "gpu_power_w": GPU_POWER_W,
+    "idle_power_w": 0.0,
 }
 
 
@@ -123,6 +124,8 @@ class Instance:
         kappa of a CPU's computation energy kappa C B f^2.
     gpu_power_w
         Board power of a GPU while it computes.
+    idle_power_w
+        Power of a device that listens idle, for the rest of the round (0: not counted).
     """
 
     scenario: str
@@ -135,6 +138,7 @@ class Instance:
     uplink_power_w: float = UPLINK_POWER_W
     effective_capacitance: float = EFFECTIVE_CAPACITANCE
     gpu_power_w: float = GPU_POWER_W
+    idle_power_w: float = 0.0
 
     @property
     def num_devices(self) -> int:
@@ -174,10 +178,7 @@ class Instance:
             downlink_frame_s=_number(data["downlink_frame_s"], "downlink_frame_s", positive=True),
             min_batch=min_batch,
             max_batch=max_batch,
-            **{
-                name: _number(data[name], name, positive=False)
-                for name in ("uplink_power_w", "effective_capacitance", "gpu_power_w")
-            },
+            **{name: _number(data[name], name, positive=False) for name in _ENERGY_FIELDS},
         )
         _check_time_scales(instance)
         return instance
@@ -200,6 +201,7 @@ class Instance:
             "uplink_power_w": self.uplink_power_w,
             "effective_capacitance": self.effective_capacitance,
             "gpu_power_w": self.gpu_power_w,
+            "idle_power_w": self.idle_power_w,
             "devices": [
                 {f: float(self.devices[f][k]) for f in fields} for k in range(self.num_devices)
             ],

@@ -67,6 +67,7 @@ def instance_settings(
         workload=charged_workload(config),
         effective_capacitance=config["effective-capacitance"],
         gpu_power_w=config["gpu-power-w"],
+        idle_power_w=config["idle-power-w"],
     )
 
 

@@ -40,6 +40,7 @@ RECORD_TAGS = {
     "energy_j": "energy/round_j",
     "compute_energy_j": "energy/compute_j",
     "upload_energy_j": "energy/upload_j",
+    "idle_energy_j": "energy/idle_j",
     "sim_energy_j": "energy/total_j",
 }
 # Tags of the per-device lists of a RoundRecord (scheduled devices), shown as histograms.

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from scheduler import Allocation, Instance
-from scheduler.allocation import equal_slots, from_phases
+from scheduler.allocation import equal_slots, from_phases, with_listening
 from scheduler.energy import DeviceEnergy, device_energy
 from scheduler.latency import (
     compute_s,
@@ -80,11 +80,11 @@ def exchange_allocation(
     device only replaces its model, lasts max_k t_k^D. ``batch_sizes`` and ``global_batch``
     hold the examples each device trained on; the efficiency is sqrt(B) / T as for the
     gradient schemes. The energy is that of computing for ``ready_s`` and uploading, unless
-    given.
+    given, and of listening idle for the rest of the round.
     """
     ready = np.asarray(ready_s, dtype=float)
     up, down = (np.asarray(s, dtype=float) for s in slots)
-    return from_phases(
+    allocation = from_phases(
         np.asarray(examples, dtype=np.int64),
         (up, down),
         ready,
@@ -94,3 +94,4 @@ def exchange_allocation(
         policy=policy,
         energy=device_energy(instance, ready) if energy is None else energy,
     )
+    return with_listening(instance, allocation, ready)

@@ -46,7 +46,7 @@ def compute_only(
         efficiency=float(np.sqrt(np.sum(examples)) / compute_s) if compute_s > 0 else 0.0,
         relaxed_efficiency=float("nan"),
         policy=policy,
-        energy=DeviceEnergy(compute_j=np.asarray(compute_j, dtype=float), upload_j=zeros),
+        energy=DeviceEnergy(np.asarray(compute_j, dtype=float), upload_j=zeros, idle_j=zeros),
         critical_path={"compute_s": compute_s, "upload_s": 0.0, "download_s": 0.0, "update_s": 0.0},
     )
 
@@ -186,9 +186,9 @@ class IndividualStrategy(ModelFeelStrategy):
         ready = np.full(len(reports), compute_s)
         slots = exchange_slots(instance, ready, equal=self.policy.equal_slots)
         partitions = [p.partition_id for p in reports]
-        energy = DeviceEnergy(
+        energy = replace(
+            device_energy(instance, ready),
             compute_j=np.array([spent_j.get(pid, 0.0) for pid in partitions]),
-            upload_j=device_energy(instance, ready).upload_j,
         )
         allocation = exchange_allocation(
             instance, ready, examples, slots, policy=self.scheme, energy=energy

@@ -82,9 +82,9 @@ class InstanceSettings:
         The FLOPs the latency model charges per sample and per update
         (:func:`task.system_model.charged_workload`), which the compute bounds scale with;
         None (an instance without a model) leaves the compute fields unbounded.
-    effective_capacitance, gpu_power_w
-        The devices' computation energy (:mod:`scheduler.energy`); they transmit at the
-        channel's power.
+    effective_capacitance, gpu_power_w, idle_power_w
+        The devices' computation and idle-listening energy (:mod:`scheduler.energy`); they
+        transmit at the channel's power.
     """
 
     scenario: str
@@ -98,6 +98,7 @@ class InstanceSettings:
     workload: Workload | None = None
     effective_capacitance: float = EFFECTIVE_CAPACITANCE
     gpu_power_w: float = GPU_POWER_W
+    idle_power_w: float = 0.0
 
 
 def link_rates(report: ProfileReport, settings: InstanceSettings) -> tuple[float, float]:
@@ -145,5 +146,6 @@ def build_instance(reports: Sequence[ProfileReport], settings: InstanceSettings)
         "uplink_power_w": settings.channel.tx_power_w,
         "effective_capacitance": settings.effective_capacitance,
         "gpu_power_w": settings.gpu_power_w,
+        "idle_power_w": settings.idle_power_w,
         "devices": [device_entry(r, settings) for r in reports],
     }

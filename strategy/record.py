@@ -68,6 +68,7 @@ class RoundRecord:
     energy_j: float
     compute_energy_j: float
     upload_energy_j: float
+    idle_energy_j: float
     device_energy_j: list[float]
 
     def to_dict(self) -> dict:

@@ -70,6 +70,10 @@ class DeviceUpdate:
     place: str
 
 
+# The parts of a device's energy (scheduler.DeviceEnergy's fields).
+ENERGY_PARTS = ("compute_j", "upload_j", "idle_j")
+
+
 @dataclass(frozen=True)
 class Charge:
     """What a round costs on the simulated clock.
@@ -87,10 +91,11 @@ class Charge:
     scheduled: Allocation
     charged: Allocation
 
-    def device_energy_j(self) -> tuple[list[float], list[float]]:
-        """Each scheduled device's computation and upload energy, 0 for a non-participant.
+    def device_energy_j(self) -> dict[str, list[float]]:
+        """Each scheduled device's energy by part, 0 for a non-participant.
 
-        ``charged`` holds either the participants or every scheduled device.
+        The parts are :class:`scheduler.DeviceEnergy`'s (``compute_j``, ``upload_j``,
+        ``idle_j``); ``charged`` holds either the participants or every scheduled device.
         """
         charged = self.charged
         devices = (
@@ -98,11 +103,14 @@ class Charge:
             if len(charged.batch_sizes) < len(self.partition_ids)
             else self.partition_ids
         )
-        energy = zip(charged.energy.compute_j, charged.energy.upload_j, strict=True)
-        spent = dict(zip(devices, energy, strict=True))
         taking_part = set(self.participants)
-        parts = [spent[pid] if pid in taking_part else (0.0, 0.0) for pid in self.partition_ids]
-        return [float(c) for c, _ in parts], [float(u) for _, u in parts]
+        parts = {}
+        for part in ENERGY_PARTS:
+            spent = dict(zip(devices, getattr(charged.energy, part), strict=True))
+            parts[part] = [
+                float(spent[pid]) if pid in taking_part else 0.0 for pid in self.partition_ids
+            ]
+        return parts
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,8 @@ class RoundUpdate:
         """
         charge = self.charge
         split = LatencySplit.from_critical_path(charge.charged.critical_path)
-        compute_j, upload_j = charge.device_energy_j()
-        energy_j = sum(compute_j) + sum(upload_j)
+        parts = charge.device_energy_j()
+        device_j = [sum(spent) for spent in zip(*parts.values(), strict=True)]
         return RoundRecord(
             round=server_round,
             policy=str(charge.charged.policy),
@@ -144,11 +152,12 @@ class RoundUpdate:
             learning_rate=self.learning_rate,
             efficiency=float(charge.charged.efficiency),
             train_loss=self.train_loss,
-            sim_energy_j=spent_j + energy_j,
-            energy_j=energy_j,
-            compute_energy_j=sum(compute_j),
-            upload_energy_j=sum(upload_j),
-            device_energy_j=[c + u for c, u in zip(compute_j, upload_j, strict=True)],
+            sim_energy_j=spent_j + sum(device_j),
+            energy_j=sum(device_j),
+            compute_energy_j=sum(parts["compute_j"]),
+            upload_energy_j=sum(parts["upload_j"]),
+            idle_energy_j=sum(parts["idle_j"]),
+            device_energy_j=device_j,
         )
 
 

@@ -472,6 +472,12 @@ _KEYS = (
         low=0,
     ),
     Key("gpu-power-w", 250.0, "power a GPU device draws while it computes", low=0),
+    Key(
+        "idle-power-w",
+        0.0,
+        "power a device draws listening idle for the rest of a round (0: not counted)",
+        low=0,
+    ),
     Key("noise-dbm-per-hz", -174.0, "noise power density N0"),
     Key("cell-radius-m", 200.0, "cell radius", above=0),
     Key("frame-s", 0.01, "uplink and downlink TDMA frame length", above=0),

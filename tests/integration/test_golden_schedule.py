@@ -33,7 +33,14 @@ SCHEMES = {
 EXACT = ("batch_sizes", "uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
 # The devices' energy, recorded since (its values: tests/unit/scheduler/test_energy.py); here
 # it must add up: per device to the round, round by round to the total.
-ENERGY = ("sim_energy_j", "energy_j", "compute_energy_j", "upload_energy_j", "device_energy_j")
+ENERGY = (
+    "sim_energy_j",
+    "energy_j",
+    "compute_energy_j",
+    "upload_energy_j",
+    "idle_energy_j",
+    "device_energy_j",
+)
 
 
 def _rows(path: Path) -> list[dict]:
@@ -56,6 +63,7 @@ def test_seeded_run_matches_the_recorded_rounds(tmp_path, name):
             assert row[field] == expected[field], (row["round"], field)
         assert row["energy_j"] == pytest.approx(sum(row["device_energy_j"]))
         assert row["energy_j"] == pytest.approx(row["compute_energy_j"] + row["upload_energy_j"])
+        assert row["idle_energy_j"] == 0.0  # not counted by default
         spent += row["energy_j"]
         assert row["sim_energy_j"] == pytest.approx(spent) and row["energy_j"] > 0
         others = {k: v for k, v in row.items() if k not in (*EXACT, *WALL_KEYS, *ENERGY)}

@@ -34,6 +34,7 @@ def round_record(round_: int, sim_time_s: float, **fields: Any) -> RoundRecord:
         "energy_j": 0.25,
         "compute_energy_j": 0.2,
         "upload_energy_j": 0.05,
+        "idle_energy_j": 0.0,
         "device_energy_j": [0.1, 0.15],
     }
     return RoundRecord(**(values | fields))

@@ -57,6 +57,22 @@ def test_the_upload_energy_is_the_airtime_not_the_slot():
     np.testing.assert_array_equal(short.energy.upload_j, long.energy.upload_j)
 
 
+def test_idle_listening_is_counted_only_if_configured_over_the_rest_of_the_round():
+    slots = ([0.004, 0.006], [0.005, 0.005])
+    silent = evaluate(_cpu(), [10, 20], *slots, policy="hand")
+    np.testing.assert_array_equal(silent.energy.idle_j, [0.0, 0.0])
+    allocation = evaluate(_cpu(idle_power_w=0.1), [10, 20], *slots, policy="hand")
+    # T = max(compute + upload) + max(download + update): 0.01 + 1 / 0.4 and 0.01 + 0.5 / 0.6
+    # for the uplink, 0.25 / 0.5 + 0.01 and 0.25 / 0.5 + 0.005 for the downlink.
+    latency = 0.01 + 2.5 + 0.25 / 0.5 + 0.01
+    assert allocation.round_latency_s == pytest.approx(latency)
+    # 0.1 W over T less the computation (10 and 10 ms + 5 ms) and the airtime (1 s, 0.5 s)
+    idle = [0.1 * (latency - 0.02 - 1.0), 0.1 * (latency - 0.015 - 0.5)]
+    np.testing.assert_allclose(allocation.energy.idle_j, idle, rtol=1e-12)
+    np.testing.assert_array_equal(allocation.energy.compute_j, silent.energy.compute_j)
+    assert allocation.energy.total_j == pytest.approx(silent.energy.total_j + sum(idle))
+
+
 def test_gpu_energy_is_the_board_power_over_compute_and_update():
     gpu = {
         "scenario": "gpu",
@@ -85,9 +101,10 @@ def test_a_device_that_took_no_part_spent_nothing():
     slots = equal_slots(instance, instance.uplink_frame_s)
     scheduled = evaluate(instance, [10, 20], slots, slots, policy="hand")
     charge = Charge([3, 5], [5], scheduled, restrict(instance, scheduled, [1]))
-    compute_j, upload_j = charge.device_energy_j()
-    assert compute_j == [0.0, pytest.approx(2.4e-2)]
-    assert upload_j == [0.0, pytest.approx(0.25)]
+    parts = charge.device_energy_j()
+    assert parts["compute_j"] == [0.0, pytest.approx(2.4e-2)]
+    assert parts["upload_j"] == [0.0, pytest.approx(0.25)]
+    assert parts["idle_j"] == [0.0, 0.0]
 
 
 def test_energy_parameters_are_validated_and_kept():

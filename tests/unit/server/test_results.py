@@ -15,7 +15,7 @@ REQUIRED = {
     "round", "sim_time_s", "round_latency_s", "compute_latency_s", "uplink_latency_s",
     "downlink_latency_s", "global_batch", "batch_sizes", "uplink_slots_s", "learning_rate",
     "efficiency", "train_loss", "test_loss", "test_accuracy", "wall_time_s", "energy_j",
-    "compute_energy_j", "upload_energy_j", "device_energy_j", "sim_energy_j",
+    "compute_energy_j", "upload_energy_j", "idle_energy_j", "device_energy_j", "sim_energy_j",
 }  # fmt: skip
 
 
