@@ -25,18 +25,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=Path("report.html"),
         metavar="PATH",
-        help="the HTML file to write (default: report.html)",
+        help="the HTML file to write, its folder created (default: report.html)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read the runs, write the page and print its path."""
+    """Read the runs, write the page (its folder created) and print its path."""
     from cli.report.page import build
     from cli.report.runs import load_runs
 
     runs = load_runs(args.run_dirs)
     try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(build(runs), encoding="utf-8")
     except OSError as exc:
         raise UsageError("--out", f"cannot write {args.out}: {exc.strerror}") from None

@@ -86,8 +86,15 @@ def test_a_dir_without_runs_is_one_line_with_exit_code_2(setup, message, tmp_pat
 
 def test_an_unwritable_out_is_a_usage_error(tmp_path, capsys):
     run = write_run(tmp_path / "a", [row(1)])
-    assert main(["report", str(run), "--out", str(tmp_path / "no" / "r.html")]) == 2
+    (tmp_path / "file").write_text("")
+    assert main(["report", str(run), "--out", str(tmp_path / "file" / "r.html")]) == 2
     assert capsys.readouterr().err.startswith("feel report: error: --out: cannot write")
+
+
+def test_the_folder_of_out_is_created(tmp_path):
+    run = write_run(tmp_path / "a", [row(1)])
+    assert main(["report", str(run), "--out", str(tmp_path / "new" / "r.html")]) == 0
+    assert (tmp_path / "new" / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_the_report_is_written_where_out_says(tmp_path, capsys, monkeypatch):
