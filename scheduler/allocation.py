@@ -48,7 +48,8 @@ class Allocation:
         Each device's computation and upload energy (:mod:`scheduler.energy`).
     critical_path
         compute_s and upload_s of the device that ends the uplink phase, download_s and
-        update_s of the device that ends the downlink phase; they sum to round_latency_s.
+        update_s of the device that ends the downlink phase (the first by index among devices
+        that end it together, :func:`last_to_finish`); they sum to round_latency_s.
     """
 
     batch_sizes: np.ndarray
@@ -142,6 +143,19 @@ def with_listening(instance: Instance, allocation: Allocation, working_s: ArrayL
     return replace(allocation, energy=energy)
 
 
+TIE_RTOL = 1e-9
+
+
+def last_to_finish(finish_s: np.ndarray) -> int:
+    """Index of the device that ends a phase: the first of those within ``TIE_RTOL`` of the last.
+
+    The optimal slots make every device end the uplink phase together (Theorems 1-2), to the
+    last bits of the floating point, which differ from one CPU's vector code to another's;
+    breaking such ties by index makes the critical path the same on every machine.
+    """
+    return int(np.argmax(finish_s >= finish_s.max() * (1.0 - TIE_RTOL)))
+
+
 def from_phases(
     batch_sizes: np.ndarray,
     slots_s: tuple[np.ndarray, np.ndarray],
@@ -161,15 +175,15 @@ def from_phases(
     sqrt(B) / T with B the sum of ``batch_sizes``.
     """
     first, second = compute + upload, download + update
-    i, j = int(np.argmax(first)), int(np.argmax(second))
-    latency = float(first[i] + second[j])  # Eq. (15) / (29)
+    i, j = last_to_finish(first), last_to_finish(second)
+    latency = float(first.max() + second.max())  # Eq. (15) / (29)
     global_batch = int(np.sum(batch_sizes))
     return Allocation(
         batch_sizes=batch_sizes,
         uplink_slots_s=slots_s[0],
         downlink_slots_s=slots_s[1],
-        uplink_latency_s=float(first[i]),
-        downlink_latency_s=float(second[j]),
+        uplink_latency_s=float(first.max()),
+        downlink_latency_s=float(second.max()),
         round_latency_s=latency,
         global_batch=global_batch,
         efficiency=float(np.sqrt(global_batch) / latency),

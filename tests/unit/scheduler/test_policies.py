@@ -7,6 +7,7 @@ import pytest
 from support.scheduler_cases import small_instance
 
 from scheduler import Allocation, PolicyError, evaluate, get_policy, optimal_uplink_slots
+from scheduler.allocation import last_to_finish
 from scheduler.instances import random_instance
 
 
@@ -110,3 +111,11 @@ def test_reported_figures_follow_the_system_model(instance):
         assert got.efficiency == pytest.approx(np.sqrt(got.global_batch) / got.round_latency_s)
         assert sum(got.critical_path.values()) == pytest.approx(got.round_latency_s)
         assert got.uplink_latency_s + got.downlink_latency_s == pytest.approx(got.round_latency_s)
+
+
+def test_devices_that_end_a_phase_together_give_the_first_one_s_critical_path():
+    """Finishing times within the last bits of each other are a tie, broken by index."""
+    assert last_to_finish(np.array([1.0, 3.0, 3.0 * (1 + 1e-12), 2.0])) == 1
+    assert last_to_finish(np.array([3.0 * (1 - 1e-12), 1.0, 3.0])) == 0
+    assert last_to_finish(np.array([2.9, 1.0, 3.0])) == 2
+    assert last_to_finish(np.zeros(3)) == 0
