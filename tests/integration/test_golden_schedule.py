@@ -34,7 +34,8 @@ SCHEMES = {
     "model-feel": {"scheme": "model-feel"},
     "individual": {"scheme": "individual"},
 }
-SCHEDULE = ("batch_sizes", "uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
+SLOTS_AND_CLOCK = ("uplink_slots_s", "downlink_slots_s", "round_latency_s", "sim_time_s")
+SCHEDULE = ("batch_sizes", *SLOTS_AND_CLOCK)
 LOSSES = ("train_loss", "test_loss")
 # The devices' energy, recorded since (its values: tests/unit/scheduler/test_energy.py); here
 # it must add up: per device to the round, round by round to the total.
@@ -65,7 +66,7 @@ def test_seeded_run_matches_the_recorded_rounds(tmp_path, name):
     spent = 0.0
     for row, expected in zip(rows, golden, strict=True):
         assert row["batch_sizes"] == expected["batch_sizes"], row["round"]
-        for field in SCHEDULE[1:]:
+        for field in SLOTS_AND_CLOCK:
             assert row[field] == pytest.approx(expected[field], rel=1e-12), (row["round"], field)
         assert row["energy_j"] == pytest.approx(sum(row["device_energy_j"]))
         assert row["energy_j"] == pytest.approx(row["compute_energy_j"] + row["upload_energy_j"])
